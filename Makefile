@@ -1,0 +1,59 @@
+# The two commands of the README: `make run` and `make test`. Every other
+# target is a step they take, runnable on its own.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv proto proto-check model gallery native lint format bench clean
+
+run: $(STAMP) model gallery native
+	$(PY) -m tools.run_local
+
+test: $(STAMP) model gallery native proto-check lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The virtual environment, from the hash-locked requirements. The .pth file puts
+# the repository (services, gateway, tools) and proto/ (the generated ic.v1
+# stubs) on the import path, so every entry point is `python -m ...`.
+venv: $(STAMP)
+$(STAMP): requirements/dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/proto" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/interactive_classification.pth"
+	touch $(STAMP)
+
+# Regenerate the committed gRPC stubs from proto/ic/v1/*.proto.
+proto: $(STAMP)
+	$(PY) -m tools.gen_proto proto
+
+# Fail if the committed stubs differ from what the .proto files generate.
+proto-check: $(STAMP)
+	$(PY) -m tools.gen_proto --check proto
+
+# The model: $$IC_MODEL_PATH, a models directory, or the checksum-verified download.
+model: $(STAMP)
+	$(PY) -m services.classifier.fetch_model
+
+gallery: $(STAMP)
+	@if [ -f tools/fetch_gallery.py ]; then $(PY) -m tools.fetch_gallery; fi
+
+# The PatchMatch C engine (a shared library loaded by services/patchmatch).
+native:
+	@if [ -f services/patchmatch/Makefile ]; then $(MAKE) -s -C services/patchmatch; fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP) model gallery native
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) models/*.onnx build .pytest_cache
+	@if [ -f services/patchmatch/Makefile ]; then $(MAKE) -s -C services/patchmatch clean; fi

@@ -1,0 +1,88 @@
+"""Shared fixtures: the model, the gallery photos, and the real services started
+on free loopback ports (one per test session unless a test needs its own)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import REPO, ServiceProcess
+
+SHARED = Path(os.environ.get("IC_SHARED_DIR", REPO.parent / "shared"))
+MODEL_PATH = Path(os.environ.get("IC_TEST_MODEL", SHARED / "models" / "squeezenet1.1.onnx"))
+IMAGES_DIR = SHARED / "images"
+
+# The known top-1 of each gallery photo (ARCHITECTURE.md, "The model").
+GALLERY_TOP1 = {
+    "baseball": "ballplayer, baseball player",
+    "sailboat": "dock, dockage, docking facility",
+    "lighthouse": "beacon, lighthouse, beacon light, pharos",
+    "beach": "seashore, coast, seacoast, sea-coast",
+    "soccer": "soccer ball",
+    "hockey": "puck, hockey puck",
+    "hockey2": "puck, hockey puck",
+    "skiing": "ski",
+    "bank": "cash machine, cash dispenser, automated teller machine, automatic teller machine, automated teller, automatic teller, ATM",
+}
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    if not MODEL_PATH.exists():
+        pytest.fail(f"the test model is missing: {MODEL_PATH} (set IC_TEST_MODEL)")
+    return MODEL_PATH
+
+
+@pytest.fixture(scope="session")
+def images_dir() -> Path:
+    return IMAGES_DIR
+
+
+@pytest.fixture(scope="session")
+def photo_bytes(images_dir):
+    """photo_bytes('soccer') -> the JPEG bytes of a gallery photo."""
+
+    def load(name: str) -> bytes:
+        return (images_dir / f"{name}.jpg").read_bytes()
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def photo_rgb(images_dir):
+    """photo_rgb('soccer') -> HxWx3 uint8 RGB array of a gallery photo."""
+    import numpy as np
+    from PIL import Image
+
+    def load(name: str):
+        return np.asarray(Image.open(images_dir / f"{name}.jpg").convert("RGB"))
+
+    return load
+
+
+def classifier_process(model_path: Path, **env: str) -> ServiceProcess:
+    return ServiceProcess(
+        "services.classifier",
+        env={"IC_MODEL_PATH": str(model_path), "IC_ORT_THREADS": "1", **env},
+        health_service="ic.v1.Classifier",
+    )
+
+
+@pytest.fixture(scope="session")
+def classifier_service(model_path):
+    with classifier_process(model_path) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def inpainter_service():
+    with ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def patchmatch_service():
+    with ServiceProcess("services.patchmatch", health_service="ic.v1.Inpainter") as proc:
+        yield proc

@@ -1,0 +1,1 @@
+"""Helpers for tests that start the real services on free loopback ports."""

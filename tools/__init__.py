@@ -1,0 +1,1 @@
+"""Developer tools: stub generation, model and gallery fetch, local runner."""
