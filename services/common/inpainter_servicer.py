@@ -1,0 +1,264 @@
+"""Adapts any EngineRegistry to the `Inpainter` service of proto/ic/v1/inpainter.proto.
+
+Both inpainting services (OpenCV and PatchMatch) use this one servicer, so the
+contract (checks, guarantees, streaming, cancellation, GetInfo) is written once.
+Errors are raised as InvalidInput / EngineUnavailable and mapped to
+INVALID_ARGUMENT / FAILED_PRECONDITION by the interceptor of grpc_server.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from ic.v1 import image_pb2, inpainter_pb2, inpainter_pb2_grpc
+from services.common.config import env_int, env_str, replica_name
+from services.common.errors import InvalidInput
+from services.common.grpc_server import GrpcService, ServerConfig
+from services.common.images import ImageLimits, decode_image, decode_mask, raw_image
+from services.common.inpaint_engine import (
+    EngineRegistry,
+    InpaintEngine,
+    StopSignal,
+    run_engine,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InpainterSettings:
+    limits: ImageLimits
+    max_masks: int
+    # Threads that run the masks of InpaintMany calls, shared by all calls: a C
+    # engine that releases the GIL keeps every core busy without oversubscribing.
+    threads: int
+
+    @classmethod
+    def from_env(cls) -> InpainterSettings:
+        defaults = ImageLimits()
+        settings = cls(
+            limits=ImageLimits(
+                max_side=env_int("IC_MAX_SIDE", defaults.max_side),
+                max_pixels=env_int("IC_MAX_PIXELS", defaults.max_pixels),
+            ),
+            max_masks=env_int("IC_MAX_MASKS", 1024),
+            threads=env_int("IC_INPAINT_THREADS", min(4, os.cpu_count() or 1)),
+        )
+        if settings.max_masks < 1 or settings.threads < 1:
+            raise SystemExit("IC_MAX_MASKS and IC_INPAINT_THREADS must be at least 1")
+        return settings
+
+
+def disabled_engines_from_env() -> list[str]:
+    """IC_DISABLE_ENGINES: comma-separated engine names an operator switched off."""
+    raw = env_str("IC_DISABLE_ENGINES", "")
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def _stop_signal_for(context: grpc.ServicerContext) -> StopSignal:
+    """A StopSignal set when the client cancels or the call's deadline passes."""
+    stop = StopSignal()
+    remaining = context.time_remaining()
+    if remaining is not None and remaining < 1e9:  # no deadline reads as a huge number
+        stop.deadline = time.monotonic() + remaining
+    context.add_callback(stop.event.set)
+    return stop
+
+
+class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
+    def __init__(self, registry: EngineRegistry, settings: InpainterSettings) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.served_by = replica_name()
+        self._pool = futures.ThreadPoolExecutor(
+            max_workers=settings.threads, thread_name_prefix=f"{registry.service}-inpaint"
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- shared steps ---------------------------------------------------------
+
+    def _engine_and_params(self, name: str, params) -> tuple[InpaintEngine, dict[str, float]]:
+        engine = self.registry.get(name)
+        resolved = engine.resolve_params(dict(params))
+        self.registry.require_available(engine)
+        return engine, resolved
+
+    def _decode_image(self, message: image_pb2.Image) -> np.ndarray:
+        return decode_image(message, self.settings.limits, what="image")
+
+    # -- RPCs -----------------------------------------------------------------
+
+    def Inpaint(self, request, context):
+        started = time.perf_counter()
+        engine, params = self._engine_and_params(request.engine, request.params)
+        image = self._decode_image(request.image)
+        height, width = image.shape[:2]
+        mask = decode_mask(request.mask, width, height, what="mask")
+        result = run_engine(
+            engine, image, mask, params, request.seed, _stop_signal_for(context), what="mask"
+        )
+        return inpainter_pb2.InpaintResponse(
+            image=raw_image(result),
+            engine=engine.name,
+            served_by=self.served_by,
+            elapsed_ms=(time.perf_counter() - started) * 1e3,
+        )
+
+    def InpaintMany(self, request, context) -> Iterator[inpainter_pb2.InpaintManyResult]:
+        engine, params = self._engine_and_params(request.engine, request.params)
+        count = len(request.masks)
+        if count == 0:
+            raise InvalidInput("masks is empty: send at least one mask")
+        if count > self.settings.max_masks:
+            raise InvalidInput(
+                f"{count} masks in one call; at most {self.settings.max_masks} are allowed"
+            )
+        image = self._decode_image(request.image)
+        height, width = image.shape[:2]
+        # Cheap checks of every mask before any work, so a bad mask late in the
+        # list is refused up front rather than after results were streamed.
+        for index, message in enumerate(request.masks):
+            _precheck_mask(message, width, height, f"masks[{index}]")
+        stop = _stop_signal_for(context)
+
+        def one(index: int) -> inpainter_pb2.InpaintManyResult:
+            started = time.perf_counter()
+            if stop.should_stop():
+                raise futures.CancelledError()
+            what = f"masks[{index}]"
+            mask = decode_mask(request.masks[index], width, height, what=what)
+            result = run_engine(engine, image, mask, params, request.seed, stop, what=what)
+            return inpainter_pb2.InpaintManyResult(
+                index=index,
+                image=raw_image(result),
+                served_by=self.served_by,
+                elapsed_ms=(time.perf_counter() - started) * 1e3,
+            )
+
+        yield from self._stream(one, count, stop, context)
+
+    def _stream(self, one, count: int, stop: StopSignal, context) -> Iterator:
+        """Runs one(i) for i < count on the shared pool, a bounded number in flight,
+        yielding each result as it is done; stops submitting when the client leaves."""
+        in_flight = max(1, self.settings.threads)
+        pending: set[futures.Future] = set()
+        next_index = 0
+        try:
+            while next_index < count or pending:
+                while next_index < count and len(pending) < in_flight and not stop.should_stop():
+                    pending.add(self._pool.submit(one, next_index))
+                    next_index += 1
+                if not pending:
+                    break
+                done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    if future.cancelled():
+                        continue
+                    try:
+                        result = future.result()
+                    except futures.CancelledError:
+                        continue
+                    yield result
+                if stop.event.is_set() or not context.is_active():
+                    log.info("InpaintMany stopped early", extra={"done": next_index - len(pending)})
+                    break
+        finally:
+            stop.event.set()  # tell running engines that can stop to stop
+            for future in pending:
+                future.cancel()
+
+    def GetInfo(self, request, context):
+        engines = []
+        for engine in self.registry.engines():
+            available, reason = self.registry.availability(engine)
+            engines.append(
+                inpainter_pb2.EngineInfo(
+                    name=engine.name,
+                    description=engine.description,
+                    available=available,
+                    unavailable_reason=reason,
+                    randomized=engine.randomized,
+                    params=[
+                        inpainter_pb2.EngineParam(
+                            name=param.name,
+                            description=param.description,
+                            default_value=param.default,
+                            min_value=param.min,
+                            max_value=param.max,
+                        )
+                        for param in engine.params
+                    ],
+                )
+            )
+        return inpainter_pb2.InpainterInfo(
+            service=self.registry.service,
+            engines=engines,
+            default_engine=self.registry.default,
+            served_by=self.served_by,
+            max_side=self.settings.limits.max_side,
+            max_pixels=self.settings.limits.max_pixels,
+            max_masks=self.settings.max_masks,
+        )
+
+
+def _precheck_mask(message: image_pb2.Mask, width: int, height: int, what: str) -> None:
+    """The checks of decode_mask that need no decoding (sizes, byte counts, rectangles)."""
+    kind = message.WhichOneof("pixels")
+    if kind is None:
+        raise InvalidInput(f"{what} is empty: set raw, encoded or rect")
+    if kind == "encoded":
+        if not message.encoded:
+            raise InvalidInput(f"{what} is empty")
+        return  # decoded (and checked) by the worker
+    # Raw and rect checks are cheap: run the real decoder and drop the result.
+    decode_mask(message, width, height, what=what)
+
+
+def warm_up_registry(registry: EngineRegistry, size: int = 32) -> None:
+    """Runs every available engine once on a small image, so the first real call
+    does not pay for imports, library loading or first-call allocations."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    image = np.stack([rows * 8, cols * 8, (rows + cols) * 4], axis=2).astype(np.uint8)
+    mask = np.zeros((size, size), dtype=bool)
+    mask[size // 3 : size // 2, size // 3 : size // 2] = True
+    for engine in registry.engines():
+        available, reason = registry.availability(engine)
+        if not available:
+            log.warning("engine unavailable", extra={"engine": engine.name, "reason": reason})
+            continue
+        started = time.perf_counter()
+        run_engine(engine, image, mask, engine.resolve_params({}), seed=0)
+        log.info(
+            "engine warmed up",
+            extra={"engine": engine.name, "ms": round((time.perf_counter() - started) * 1e3, 1)},
+        )
+
+
+INPAINTER_SERVICE_NAME = inpainter_pb2.DESCRIPTOR.services_by_name["Inpainter"].full_name
+
+
+def inpainter_grpc_service(registry: EngineRegistry, config: ServerConfig) -> GrpcService:
+    """A GrpcService serving `registry` as ic.v1.Inpainter; SERVING once every
+    available engine has run once."""
+    servicer = InpainterServicer(registry, InpainterSettings.from_env())
+
+    def register(server: grpc.Server) -> None:
+        inpainter_pb2_grpc.add_InpainterServicer_to_server(servicer, server)
+
+    return GrpcService(
+        registry.service,
+        [INPAINTER_SERVICE_NAME],
+        register,
+        config,
+        warm_up=lambda: warm_up_registry(registry),
+    )
