@@ -1,0 +1,231 @@
+"""The classifier's pure core: SqueezeNet 1.1 on ONNX Runtime, no gRPC.
+
+`SqueezeNetClassifier.classify` takes a batch of same-size RGB images and
+returns, per image, the top-k classes, the pinned classes with their ranks,
+class activation maps for the classes asked, and optionally all 1000
+probabilities. The batch is one ONNX Runtime run, and all the CAMs of an image
+come from that same forward pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from services.classifier import preprocess
+from services.classifier.model_graph import prepare_model
+from services.common.errors import InvalidInput
+from services.common.images import ImageLimits
+
+LABELS_PATH = Path(__file__).with_name("imagenet_classes.txt")
+MODEL_NAME = "squeezenet1.1"
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    class_id: int
+    label: str
+    probability: float
+    rank: int  # 1 = most probable
+
+
+@dataclass(frozen=True)
+class ClassActivationMap:
+    class_id: int
+    # HxW uint8 at the request image's size; 255 = most activated.
+    image: np.ndarray
+    raw_min: float
+    raw_max: float
+
+
+@dataclass
+class ImageClassification:
+    top: list[ClassScore]
+    pinned: list[ClassScore]
+    cams: list[ClassActivationMap]
+    probabilities: np.ndarray | None = None
+
+
+@dataclass
+class BatchClassification:
+    results: list[ImageClassification]
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+def load_labels(path: Path = LABELS_PATH) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted, dtype=np.float64)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def normalise_map(class_map: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """A float map -> (0..1 map, raw min, raw max); a flat map becomes all zeros."""
+    low, high = float(class_map.min()), float(class_map.max())
+    span = high - low
+    if span <= 1e-12:
+        return np.zeros_like(class_map, dtype=np.float32), low, high
+    return ((class_map - low) / span).astype(np.float32), low, high
+
+
+def cam_image(unit_map: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A 0..1 map at network-grid resolution -> HxW uint8 at the image's size."""
+    small = Image.fromarray(unit_map.astype(np.float32), mode="F")
+    big = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
+    return np.clip(np.rint(big * 255.0), 0, 255).astype(np.uint8)
+
+
+class SqueezeNetClassifier:
+    def __init__(
+        self,
+        model_path: Path,
+        labels: list[str] | None = None,
+        intra_op_threads: int = 1,
+        max_batch: int = 64,
+        limits: ImageLimits | None = None,
+    ) -> None:
+        prepared = prepare_model(model_path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            prepared.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = prepared.input_name
+        self.scores_output = prepared.scores_output
+        self.class_map_output = prepared.class_map_output
+        self.class_bias = prepared.class_bias
+        self.num_classes = prepared.num_classes
+        self.labels = labels if labels is not None else load_labels()
+        if len(self.labels) != self.num_classes:
+            raise ValueError(
+                f"{len(self.labels)} labels for a model with {self.num_classes} classes"
+            )
+        self.max_batch = max_batch
+        self.limits = limits or ImageLimits()
+        self.name = MODEL_NAME
+
+    def warm_up(self) -> None:
+        """One run at the usual size, so the first request does not pay for planning."""
+        image = np.full((227, 227, 3), 128, np.uint8)
+        self.classify([image], top_k=5, cam_class_ids=[0])
+
+    def run(self, batch: np.ndarray, with_class_maps: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The bare ONNX Runtime call: network input -> (scores, class maps or None)."""
+        outputs = [self.scores_output] + ([self.class_map_output] if with_class_maps else [])
+        result = self.session.run(outputs, {self.input_name: batch})
+        return result[0], (result[1] if with_class_maps else None)
+
+    def validate(
+        self,
+        images: Sequence[np.ndarray],
+        top_k: int,
+        pinned_class_ids: Sequence[int],
+        cam_class_ids: Sequence[int],
+    ) -> None:
+        if not images:
+            raise InvalidInput("no images: send at least one")
+        if len(images) > self.max_batch:
+            raise InvalidInput(f"{len(images)} images in one batch; at most {self.max_batch}")
+        if not 1 <= top_k <= self.num_classes:
+            raise InvalidInput(f"top_k={top_k} is out of range 1..{self.num_classes}")
+        for what, ids in (("pinned class id", pinned_class_ids), ("CAM class id", cam_class_ids)):
+            for class_id in ids:
+                if not 0 <= class_id < self.num_classes:
+                    raise InvalidInput(
+                        f"{what} {class_id} is out of range 0..{self.num_classes - 1}"
+                    )
+        first = images[0].shape
+        for index, image in enumerate(images):
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise InvalidInput(f"image {index} is not 8-bit RGB")
+            self.limits.check(image.shape[1], image.shape[0], what=f"image {index}")
+            if image.shape != first:
+                raise InvalidInput(
+                    f"image {index} is {image.shape[1]}x{image.shape[0]} but image 0 is "
+                    f"{first[1]}x{first[0]}: all images of a batch must have one size"
+                )
+
+    def classify(
+        self,
+        images: Sequence[np.ndarray],
+        top_k: int = 5,
+        pinned_class_ids: Sequence[int] = (),
+        cam_class_ids: Sequence[int] = (),
+        cam_top_k: bool = False,
+        all_probabilities: bool = False,
+    ) -> BatchClassification:
+        self.validate(images, top_k, pinned_class_ids, cam_class_ids)
+        timing: dict[str, float] = {}
+        started = time.perf_counter()
+        batch = preprocess.to_tensor(list(images))
+        timing["preprocess"] = (time.perf_counter() - started) * 1e3
+
+        started = time.perf_counter()
+        want_cams = bool(cam_class_ids) or cam_top_k
+        scores, class_maps = self.run(batch, with_class_maps=want_cams)
+        timing["inference"] = (time.perf_counter() - started) * 1e3
+
+        started = time.perf_counter()
+        probabilities = softmax(scores)
+        height, width = images[0].shape[:2]
+        results = []
+        for index, probs in enumerate(probabilities):
+            # Rank of every class by descending probability (stable on ties).
+            order = np.argsort(-probs, kind="stable")
+            ranks = np.empty(self.num_classes, dtype=np.int64)
+            ranks[order] = np.arange(1, self.num_classes + 1)
+            top = [self._score(int(c), probs, ranks) for c in order[:top_k]]
+            pinned = [self._score(int(c), probs, ranks) for c in pinned_class_ids]
+            cam_ids = list(dict.fromkeys(cam_class_ids))
+            if cam_top_k:
+                cam_ids += [s.class_id for s in top if s.class_id not in cam_ids]
+            cams = (
+                self.cams_from_maps(class_maps[index], cam_ids, width, height)
+                if class_maps is not None
+                else []
+            )
+            results.append(
+                ImageClassification(
+                    top=top,
+                    pinned=pinned,
+                    cams=cams,
+                    probabilities=probs.astype(np.float32) if all_probabilities else None,
+                )
+            )
+        timing["postprocess"] = (time.perf_counter() - started) * 1e3
+        return BatchClassification(results=results, timing_ms=timing)
+
+    def cams_from_maps(
+        self, class_maps: np.ndarray, class_ids: Sequence[int], width: int, height: int
+    ) -> list[ClassActivationMap]:
+        """CAMs of several classes from one image's [1000, h, w] last-conv map.
+
+        The map before ReLU minus the bias is sum_k w_ck f_k over the fire9
+        features f: the class activation map of Zhou et al. (2016).
+        """
+        cams = []
+        for class_id in class_ids:
+            raw = class_maps[class_id] - self.class_bias[class_id]
+            unit, low, high = normalise_map(raw)
+            cams.append(ClassActivationMap(class_id, cam_image(unit, width, height), low, high))
+        return cams
+
+    def _score(self, class_id: int, probs: np.ndarray, ranks: np.ndarray) -> ClassScore:
+        return ClassScore(
+            class_id=class_id,
+            label=self.labels[class_id],
+            probability=float(probs[class_id]),
+            rank=int(ranks[class_id]),
+        )

@@ -1,0 +1,44 @@
+"""Image -> network input, as ARCHITECTURE.md prescribes.
+
+The whole image is kept (no crop: every pixel a person edits is seen, and the
+CAM lines up with the whole picture), resized so that its shorter side is 256
+px with the aspect ratio kept. Pillow's bilinear filter widens its support
+when shrinking, which is the antialiasing we want; when enlarging it is plain
+bilinear. Then RGB scaled to [0, 1] and normalised with the ImageNet mean/std.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+SHORT_SIDE = 256
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# Folding /255, -mean and /std into one multiply-add per channel.
+_SCALE = (1.0 / (255.0 * STD)).astype(np.float32)
+_OFFSET = (-MEAN / STD).astype(np.float32)
+
+
+def network_size(width: int, height: int, short_side: int = SHORT_SIDE) -> tuple[int, int]:
+    """(width, height) of the network input for an image of width x height."""
+    if width <= height:
+        return short_side, max(1, round(height * short_side / width))
+    return max(1, round(width * short_side / height)), short_side
+
+
+def resize_for_network(rgb: np.ndarray, short_side: int = SHORT_SIDE) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    size = network_size(width, height, short_side)
+    if size == (width, height):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+
+
+def to_tensor(rgbs: list[np.ndarray], short_side: int = SHORT_SIDE) -> np.ndarray:
+    """Same-size HxWx3 uint8 images -> float32 [N, 3, h, w] network input."""
+    resized = [resize_for_network(rgb, short_side) for rgb in rgbs]
+    batch = np.stack(resized).astype(np.float32)
+    batch *= _SCALE
+    batch += _OFFSET
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
