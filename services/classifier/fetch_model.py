@@ -85,7 +85,10 @@ def download(source: ModelSource, dest_dir: Path, timeout: float = 60.0) -> Path
     fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=dest_dir)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source.url, timeout=timeout) as resp:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(source.url, timeout=timeout) as resp,
+        ):
             for chunk in iter(lambda: resp.read(1 << 20), b""):
                 digest.update(chunk)
                 out.write(chunk)

@@ -113,7 +113,9 @@ def prepare_model(source: Path | onnx.ModelProto) -> PreparedModel:
     del graph.output[:]
     graph.output.extend(
         [
-            helper.make_tensor_value_info(scores_output, onnx.TensorProto.FLOAT, ["N", num_classes]),
+            helper.make_tensor_value_info(
+                scores_output, onnx.TensorProto.FLOAT, ["N", num_classes]
+            ),
             helper.make_tensor_value_info(
                 class_map_output, onnx.TensorProto.FLOAT, ["N", num_classes, "h", "w"]
             ),

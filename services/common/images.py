@@ -50,9 +50,7 @@ def decode_encoded_rgb(data: bytes, limits: ImageLimits, what: str = "image") ->
     except Exception as exc:  # Pillow raises several types for garbage
         raise InvalidInput(f"{what} could not be decoded: not a PNG, JPEG or WebP file") from exc
     if pil.format not in ACCEPTED_FORMATS:
-        raise UnsupportedImageType(
-            f"{what} is {pil.format}; accepted types are PNG, JPEG and WebP"
-        )
+        raise UnsupportedImageType(f"{what} is {pil.format}; accepted types are PNG, JPEG and WebP")
     limits.check(*pil.size, what=what)
     try:
         pil = ImageOps.exif_transpose(pil)

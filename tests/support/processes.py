@@ -35,7 +35,9 @@ def grpc_health_status(address: str, service: str = "", timeout: float = 1.0) ->
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
-            return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout).status
+            return stub.Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            ).status
         except grpc.RpcError:
             return None
 
@@ -100,7 +102,9 @@ class ServiceProcess:
                 return
             time.sleep(0.1)
         self.stop()
-        raise TimeoutError(f"{self.module} not ready after {self.startup_timeout}s:\n{self.log_tail()}")
+        raise TimeoutError(
+            f"{self.module} not ready after {self.startup_timeout}s:\n{self.log_tail()}"
+        )
 
     def is_ready(self) -> bool:
         if self.ready_url:
