@@ -77,11 +77,16 @@ def normalise_map(class_map: np.ndarray) -> tuple[np.ndarray, float, float]:
     return ((class_map - low) / span).astype(np.float32), low, high
 
 
-def cam_image(unit_map: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A 0..1 map at network-grid resolution -> HxW uint8 at the image's size."""
-    small = Image.fromarray(unit_map.astype(np.float32), mode="F")
+def cam_image(class_map: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, float]:
+    """A class map on the network's grid -> (HxW uint8 at the image's size, raw min, raw max).
+
+    Resized first and scaled to 0..255 after, so that 255 marks the most
+    activated region exactly, whatever the interpolation did to the peak.
+    """
+    small = Image.fromarray(class_map.astype(np.float32), mode="F")
     big = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
-    return np.clip(np.rint(big * 255.0), 0, 255).astype(np.uint8)
+    unit, low, high = normalise_map(big)
+    return np.rint(unit * 255.0).astype(np.uint8), low, high
 
 
 class SqueezeNetClassifier:
@@ -218,8 +223,8 @@ class SqueezeNetClassifier:
         cams = []
         for class_id in class_ids:
             raw = class_maps[class_id] - self.class_bias[class_id]
-            unit, low, high = normalise_map(raw)
-            cams.append(ClassActivationMap(class_id, cam_image(unit, width, height), low, high))
+            image, low, high = cam_image(raw, width, height)
+            cams.append(ClassActivationMap(class_id, image, low, high))
         return cams
 
     def _score(self, class_id: int, probs: np.ndarray, ranks: np.ndarray) -> ClassScore:

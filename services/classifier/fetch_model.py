@@ -4,9 +4,10 @@ Order of precedence:
 1. `$IC_MODEL_PATH`, a file (it must exist; no download is attempted).
 2. A models directory: `$IC_MODELS_DIR`, else `models/` in the repository,
    then `../shared/models/` beside it, holding one of the known file names.
-3. The ONNX Model Zoo file `squeezenet1.1-7.onnx`, downloaded into `models/`
-   (or `$IC_MODELS_DIR`) through a temporary file that only replaces the
-   target once its SHA-256 matches; a corrupted download is refused.
+3. The ONNX Model Zoo file `squeezenet1.1-7.onnx` (or a mirror given as
+   `$IC_MODEL_URL` with `$IC_MODEL_SHA256`), downloaded into `models/` (or
+   `$IC_MODELS_DIR`) through a temporary file that only replaces the target
+   once its SHA-256 matches; a corrupted download is refused.
 
 `python -m services.classifier.fetch_model` prints the path it settled on.
 Both the Zoo file and the project's rebuilt file are accepted; `model_graph`
@@ -106,7 +107,18 @@ def download(source: ModelSource, dest_dir: Path, timeout: float = 60.0) -> Path
         tmp.unlink(missing_ok=True)
 
 
-def ensure_model(source: ModelSource = MODEL_ZOO) -> Path:
+def configured_source() -> ModelSource:
+    """The Model Zoo file, or a mirror: IC_MODEL_URL with its IC_MODEL_SHA256."""
+    url = os.environ.get("IC_MODEL_URL", "").strip()
+    if not url:
+        return MODEL_ZOO
+    sha256 = os.environ.get("IC_MODEL_SHA256", "").strip().lower()
+    if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
+        raise ModelFetchError("IC_MODEL_URL needs IC_MODEL_SHA256, the file's 64-hex-digit SHA-256")
+    return ModelSource(file_name=MODEL_ZOO.file_name, url=url, sha256=sha256)
+
+
+def ensure_model(source: ModelSource | None = None) -> Path:
     """The model file to run: local if present, otherwise downloaded and verified."""
     explicit = os.environ.get("IC_MODEL_PATH")
     if explicit:
@@ -117,7 +129,7 @@ def ensure_model(source: ModelSource = MODEL_ZOO) -> Path:
     local = find_local_model()
     if local:
         return local
-    return download(source, model_dirs()[0])
+    return download(source or configured_source(), model_dirs()[0])
 
 
 def main() -> int:

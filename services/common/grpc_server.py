@@ -126,7 +126,7 @@ class _ServiceInterceptor(grpc.ServerInterceptor):
             try:
                 response = behaviour(request, context)
             except Exception as exc:
-                if _is_abort(exc):
+                if _is_abort(exc, context):
                     self._finish(method, start, context.code() or grpc.StatusCode.UNKNOWN)
                     raise
                 self._fail(context, method, start, exc)
@@ -145,7 +145,7 @@ class _ServiceInterceptor(grpc.ServerInterceptor):
             try:
                 yield from behaviour(request, context)
             except Exception as exc:
-                if _is_abort(exc):
+                if _is_abort(exc, context):
                     self._finish(method, start, context.code() or grpc.StatusCode.UNKNOWN)
                     raise
                 self._fail(context, method, start, exc)
@@ -158,10 +158,11 @@ class _ServiceInterceptor(grpc.ServerInterceptor):
         return wrapped
 
 
-def _is_abort(exc: Exception) -> bool:
-    # context.abort raises a bare Exception subclass private to grpc; its
-    # status is already set on the context.
-    return type(exc).__name__ == "_AbortError" or isinstance(exc, grpc.RpcError)
+def _is_abort(exc: Exception, context) -> bool:
+    # context.abort raises a bare Exception after setting the status on the
+    # context: the status, not the exception, says what happened.
+    code = context.code()
+    return isinstance(exc, grpc.RpcError) or (code is not None and code != grpc.StatusCode.OK)
 
 
 class GrpcService:

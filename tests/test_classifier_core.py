@@ -1,0 +1,146 @@
+"""The classifier's pure core: preprocessing, known answers, CAMs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.classifier import preprocess
+from services.classifier.core import SqueezeNetClassifier, softmax
+from services.common.errors import InvalidInput, TooLarge
+from services.common.images import ImageLimits
+from tests.conftest import GALLERY_TOP1
+
+SOCCER_BALL = 805
+BALLPLAYER = 981
+# Where the ball lies in soccer.jpg (x0, y0, x1, y1), and the grass below the players.
+BALL_BOX = (28, 132, 52, 156)
+GRASS_BOX = (0, 190, 227, 227)
+
+
+@pytest.fixture(scope="module")
+def classifier(model_path) -> SqueezeNetClassifier:
+    core = SqueezeNetClassifier(model_path, limits=ImageLimits(max_side=2048, max_pixels=2048**2))
+    core.warm_up()
+    return core
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((227, 227), (256, 256)),
+        ((512, 256), (512, 256)),
+        ((300, 600), (256, 512)),
+        ((80, 60), (341, 256)),
+    ],
+)
+def test_network_size_keeps_aspect_with_short_side_256(size, expected):
+    assert preprocess.network_size(*size) == expected
+
+
+def test_preprocess_normalises_with_imagenet_statistics():
+    grey = np.full((10, 20, 3), 255, np.uint8)
+    tensor = preprocess.to_tensor([grey])
+    assert tensor.shape == (1, 3, 256, 512)
+    np.testing.assert_allclose(
+        tensor[0, :, 0, 0], (1 - preprocess.MEAN) / preprocess.STD, rtol=1e-5
+    )
+
+
+def test_every_gallery_photo_gets_its_known_top1(classifier, photo_rgb):
+    for name, label in GALLERY_TOP1.items():
+        result = classifier.classify([photo_rgb(name)], top_k=5).results[0]
+        assert result.top[0].label == label, name
+        assert [s.rank for s in result.top] == [1, 2, 3, 4, 5]
+        probs = [s.probability for s in result.top]
+        assert probs == sorted(probs, reverse=True)
+
+
+def test_probabilities_sum_to_one_and_ranks_are_consistent(classifier, photo_rgb):
+    result = classifier.classify(
+        [photo_rgb("bank")], top_k=3, pinned_class_ids=[1, 480], all_probabilities=True
+    ).results[0]
+    assert result.probabilities.shape == (1000,)
+    assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    for pinned in result.pinned:
+        expected_rank = 1 + int((result.probabilities > pinned.probability).sum())
+        assert pinned.rank == expected_rank
+        assert pinned.probability == pytest.approx(result.probabilities[pinned.class_id])
+    assert [p.class_id for p in result.pinned] == [1, 480]
+
+
+def test_softmax_is_stable_on_large_scores():
+    probs = softmax(np.array([[1000.0, 0.0, 1000.0]]))
+    np.testing.assert_allclose(probs, [[0.5, 0.0, 0.5]])
+
+
+def test_batch_gives_the_same_answers_as_single_calls(classifier, photo_rgb):
+    names = ["soccer", "beach", "hockey", "bank"]
+    batch = classifier.classify([photo_rgb(n) for n in names], top_k=5, cam_class_ids=[805])
+    for name, batched in zip(names, batch.results, strict=True):
+        single = classifier.classify([photo_rgb(name)], top_k=5, cam_class_ids=[805]).results[0]
+        assert [s.class_id for s in batched.top] == [s.class_id for s in single.top]
+        for a, b in zip(batched.top, single.top, strict=True):
+            assert a.probability == pytest.approx(b.probability, abs=1e-5)
+        assert np.abs(batched.cams[0].image.astype(int) - single.cams[0].image).max() <= 1
+
+
+def box_mean(image: np.ndarray, box) -> float:
+    x0, y0, x1, y1 = box
+    return float(image[y0:y1, x0:x1].mean())
+
+
+def test_soccer_ball_cam_is_bright_on_the_ball_not_on_the_grass(classifier, photo_rgb):
+    image = photo_rgb("soccer")
+    result = classifier.classify([image], top_k=2, cam_class_ids=[SOCCER_BALL, BALLPLAYER])
+    ball_cam, player_cam = result.results[0].cams
+    assert ball_cam.image.shape == image.shape[:2]
+    assert ball_cam.image.dtype == np.uint8 and ball_cam.image.max() == 255
+    on_ball = box_mean(ball_cam.image, BALL_BOX)
+    assert on_ball > 1.5 * box_mean(ball_cam.image, GRASS_BOX)
+    assert on_ball > 1.4 * ball_cam.image.mean()
+    # A different class gives a different map.
+    diff = np.abs(ball_cam.image.astype(int) - player_cam.image.astype(int))
+    assert diff.mean() > 10
+
+
+def test_cams_for_several_classes_come_from_one_forward_pass(classifier, photo_rgb, monkeypatch):
+    calls = []
+    original = classifier.run
+    monkeypatch.setattr(classifier, "run", lambda *a, **k: calls.append(1) or original(*a, **k))
+    result = classifier.classify([photo_rgb("soccer")], top_k=3, cam_class_ids=[1], cam_top_k=True)
+    assert len(calls) == 1
+    assert [c.class_id for c in result.results[0].cams] == [1] + [
+        s.class_id for s in result.results[0].top
+    ]
+
+
+def test_cam_has_the_request_image_size_for_non_square_images(classifier, photo_rgb):
+    wide = np.concatenate([photo_rgb("soccer"), photo_rgb("beach")], axis=1)  # 454 x 227
+    cam = classifier.classify([wide], cam_class_ids=[SOCCER_BALL]).results[0].cams[0]
+    assert cam.image.shape == (227, 454)
+    # The ball is in the left half: its map is brighter there than in the beach half.
+    assert cam.image[:, :227].mean() > cam.image[:, 227:].mean()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"images": []}, "no images"),
+        ({"top_k": 0}, "top_k=0 is out of range"),
+        ({"top_k": 1001}, "top_k=1001 is out of range"),
+        ({"pinned_class_ids": [1000]}, "pinned class id 1000 is out of range"),
+        ({"cam_class_ids": [-1]}, "CAM class id -1 is out of range"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(classifier, photo_rgb, kwargs, message):
+    args = {"images": [photo_rgb("soccer")], **kwargs}
+    with pytest.raises(InvalidInput, match=message):
+        classifier.classify(**args)
+
+
+def test_mixed_sizes_and_huge_images_are_refused(classifier, photo_rgb):
+    with pytest.raises(InvalidInput, match="all images of a batch must have one size"):
+        classifier.classify([photo_rgb("soccer"), photo_rgb("soccer")[:100]])
+    with pytest.raises(TooLarge, match="longest side"):
+        classifier.classify([np.zeros((10, 4000, 3), np.uint8)])

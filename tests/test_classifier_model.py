@@ -1,0 +1,191 @@
+"""The model fetch step and the graph loader."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper, numpy_helper
+
+from services.classifier import fetch_model, preprocess
+from services.classifier.core import SqueezeNetClassifier
+from services.classifier.model_graph import prepare_model
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """A local HTTP server over tmp_path/www; yields its base URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_verifies_checksum_and_lands_the_file(file_server, tmp_path, model_path):
+    root, base = file_server
+    data = model_path.read_bytes()
+    (root / "model.onnx").write_bytes(data)
+    source = fetch_model.ModelSource(
+        "squeezenet1.1-7.onnx", f"{base}/model.onnx", hashlib.sha256(data).hexdigest()
+    )
+    dest = tmp_path / "models"
+    path = fetch_model.download(source, dest)
+    assert path == dest / "squeezenet1.1-7.onnx"
+    assert path.read_bytes() == data
+    assert [p.name for p in dest.iterdir()] == ["squeezenet1.1-7.onnx"]
+
+
+def test_corrupted_download_is_refused_and_leaves_nothing(file_server, tmp_path, model_path):
+    root, base = file_server
+    data = bytearray(model_path.read_bytes())
+    expected = hashlib.sha256(data).hexdigest()
+    data[1000] ^= 0xFF
+    (root / "model.onnx").write_bytes(bytes(data))
+    source = fetch_model.ModelSource("squeezenet1.1-7.onnx", f"{base}/model.onnx", expected)
+    dest = tmp_path / "models"
+    with pytest.raises(fetch_model.ModelFetchError, match="checksum mismatch"):
+        fetch_model.download(source, dest)
+    assert list(dest.iterdir()) == []
+
+
+def test_unreachable_download_is_a_clear_error(file_server, tmp_path):
+    _, base = file_server
+    source = fetch_model.ModelSource("m.onnx", f"{base}/missing.onnx", "0" * 64)
+    with pytest.raises(fetch_model.ModelFetchError, match="could not download"):
+        fetch_model.download(source, tmp_path / "models")
+
+
+def test_ensure_model_prefers_local_files(monkeypatch, tmp_path, model_path):
+    monkeypatch.delenv("IC_MODEL_PATH", raising=False)
+    monkeypatch.setenv("IC_MODELS_DIR", str(model_path.parent))
+    monkeypatch.setenv("IC_MODEL_URL", "http://127.0.0.1:9/never-fetched")
+    monkeypatch.setenv("IC_MODEL_SHA256", "0" * 64)
+    assert fetch_model.ensure_model() == model_path
+    monkeypatch.setenv("IC_MODEL_PATH", str(tmp_path / "absent.onnx"))
+    with pytest.raises(fetch_model.ModelFetchError, match="does not exist"):
+        fetch_model.ensure_model()
+
+
+def test_ensure_model_downloads_from_a_mirror_when_nothing_is_local(
+    monkeypatch, file_server, tmp_path, model_path
+):
+    root, base = file_server
+    data = model_path.read_bytes()
+    (root / "zoo.onnx").write_bytes(data)
+    monkeypatch.delenv("IC_MODEL_PATH", raising=False)
+    monkeypatch.setenv("IC_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("IC_MODEL_URL", f"{base}/zoo.onnx")
+    monkeypatch.setenv("IC_MODEL_SHA256", "abc")
+    with pytest.raises(fetch_model.ModelFetchError, match="IC_MODEL_SHA256"):
+        fetch_model.ensure_model()
+    monkeypatch.setenv("IC_MODEL_SHA256", hashlib.sha256(data).hexdigest())
+    path = fetch_model.ensure_model()
+    assert path == tmp_path / "models" / "squeezenet1.1-7.onnx"
+    # A second call finds the file and does not download again.
+    (root / "zoo.onnx").unlink()
+    assert fetch_model.ensure_model() == path
+
+
+def zoo_shaped(model_path: Path) -> onnx.ModelProto:
+    """Our model rebuilt the way the ONNX Model Zoo file is: opset 7, input fixed at
+    1x3x224x224, Dropout before the last conv, a 13x13 AveragePool, a Reshape,
+    MaxPool without ceil_mode, initializers listed as graph inputs."""
+    model = onnx.load(str(model_path))
+    graph = model.graph
+    nodes = []
+    for node in graph.node:
+        if node.op_type == "Conv" and node.input[1] == "squeezenet0_conv25_weight":
+            nodes.append(
+                helper.make_node(
+                    "Dropout", [node.input[0]], ["squeezenet0_dropout0_fwd"], ratio=0.5
+                )
+            )
+            node.input[0] = "squeezenet0_dropout0_fwd"
+        if node.op_type == "MaxPool":
+            kept = [a for a in node.attribute if a.name != "ceil_mode"]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+        if node.op_type == "GlobalAveragePool":
+            node.op_type = "AveragePool"
+            node.attribute.extend([helper.make_attribute("kernel_shape", [13, 13])])
+        if node.op_type == "Flatten":
+            node.op_type = "Reshape"
+            del node.attribute[:]
+            node.input.append("reshape_attr_tensor")
+            graph.initializer.append(
+                numpy_helper.from_array(np.array([1, -1], np.int64), "reshape_attr_tensor")
+            )
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    data = graph.input[0]
+    data.type.tensor_type.shape.dim[0].ClearField("dim_param")
+    data.type.tensor_type.shape.dim[0].dim_value = 1
+    out = graph.output[0].type.tensor_type.shape.dim[0]
+    out.ClearField("dim_param")
+    out.dim_value = 1
+    del graph.value_info[:]
+    graph.input.extend(
+        helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in graph.initializer
+    )
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", 7))
+    model.ir_version = 3
+    onnx.checker.check_model(model)
+    return model
+
+
+def run(model: onnx.ModelProto, batch: np.ndarray, outputs=None):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(outputs, {"data": batch})
+
+
+def test_loader_turns_a_zoo_shaped_file_into_the_served_form(model_path, photo_rgb):
+    zoo = zoo_shaped(model_path)
+    square = preprocess.to_tensor([photo_rgb("soccer")], short_side=224)
+    # The Zoo-shaped variant really is the same network at its fixed size.
+    (ours_224,) = run(onnx.load(str(model_path)), square, ["squeezenet0_flatten0_reshape0"])
+    (zoo_224,) = run(zoo, square)
+    np.testing.assert_allclose(zoo_224, ours_224, rtol=1e-4, atol=1e-3)
+
+    prepared_zoo = prepare_model(zoo)
+    prepared_ours = prepare_model(model_path)
+    assert prepared_zoo.model.opset_import[0].version == 13
+    assert {n.op_type for n in prepared_zoo.model.graph.node}.isdisjoint(
+        {"Dropout", "AveragePool", "Reshape"}
+    )
+    shape = prepared_zoo.model.graph.input[0].type.tensor_type.shape
+    assert [d.dim_param or d.dim_value for d in shape.dim] == ["N", 3, "H", "W"]
+
+    # Both now run at any size and agree, class maps included.
+    wide = preprocess.to_tensor([photo_rgb("beach")[:, :180]] * 2)  # 227 x 180: portrait
+    assert wide.shape == (2, 3, 323, 256)
+    zoo_scores, zoo_maps = run(prepared_zoo.model, wide)
+    our_scores, our_maps = run(prepared_ours.model, wide)
+    np.testing.assert_allclose(zoo_scores, our_scores, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(zoo_maps, our_maps, rtol=1e-4, atol=1e-3)
+    assert our_maps.shape[:2] == (2, 1000)
+    # The scores are the global average of the ReLU of the class maps.
+    np.testing.assert_allclose(
+        np.maximum(our_maps, 0).mean(axis=(2, 3)), our_scores, rtol=1e-4, atol=1e-4
+    )
+
+
+def test_classifier_core_runs_the_zoo_shaped_file(model_path, photo_rgb, tmp_path):
+    path = tmp_path / "squeezenet1.1-7.onnx"
+    onnx.save(zoo_shaped(model_path), str(path))
+    classifier = SqueezeNetClassifier(path)
+    result = classifier.classify([photo_rgb("soccer")], top_k=1).results[0]
+    assert result.top[0].label == "soccer ball"
