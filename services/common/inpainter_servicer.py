@@ -145,11 +145,24 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
                 elapsed_ms=(time.perf_counter() - started) * 1e3,
             )
 
-        yield from self._stream(one, count, stop, context)
+        progress = {"started": 0, "sent": 0}
 
-    def _stream(self, one, count: int, stop: StopSignal, context) -> Iterator:
-        """Runs one(i) for i < count on the shared pool, a bounded number in flight,
-        yielding each result as it is done; stops submitting when the client leaves."""
+        def report_early_end() -> None:
+            # Runs when the call ends for any reason; a cancelled stream's generator
+            # is simply never resumed, so this is where its early end is seen.
+            if progress["sent"] < count:
+                log.info(
+                    "InpaintMany ended early",
+                    extra={"masks": count, **progress, "client_active": context.is_active()},
+                )
+
+        context.add_callback(report_early_end)
+        yield from self._stream(one, count, stop, progress)
+
+    def _stream(self, one, count: int, stop: StopSignal, progress: dict) -> Iterator:
+        """Runs one(i) for i < count on the shared pool with a bounded number in
+        flight, yielding each result as it is done. When the client leaves, the
+        stop signal is set: nothing new is started and engines that can stop, stop."""
         in_flight = max(1, self.settings.threads)
         pending: set[futures.Future] = set()
         next_index = 0
@@ -158,22 +171,19 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
                 while next_index < count and len(pending) < in_flight and not stop.should_stop():
                     pending.add(self._pool.submit(one, next_index))
                     next_index += 1
+                    progress["started"] = next_index
                 if not pending:
                     break
                 done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
                 for future in done:
-                    if future.cancelled():
-                        continue
                     try:
                         result = future.result()
                     except futures.CancelledError:
                         continue
                     yield result
-                if stop.event.is_set() or not context.is_active():
-                    log.info("InpaintMany stopped early", extra={"done": next_index - len(pending)})
-                    break
+                    progress["sent"] += 1
         finally:
-            stop.event.set()  # tell running engines that can stop to stop
+            stop.event.set()
             for future in pending:
                 future.cancel()
 

@@ -1,0 +1,149 @@
+"""The engine core without gRPC: the shared interface (parameters, registry,
+run_engine's guarantees) and the OpenCV engines called directly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.common.errors import EngineUnavailable, InvalidInput
+from services.common.inpaint_engine import EngineParam, EngineRegistry, InpaintEngine, run_engine
+from services.inpainter.engines import ENGINES, BlurEngine, MeanEngine, build_registry
+from tests.support.inpainting import assert_only_mask_changed, assert_sky_fill, kite_mask
+
+
+class ScribbleEngine(InpaintEngine):
+    """Writes everywhere, so the test sees run_engine restore the kept pixels."""
+
+    name = "scribble"
+    description = "paints the whole picture one grey"
+    params = (
+        EngineParam("level", "grey level", default=128, min=0, max=255, integer=True),
+        EngineParam("gain", "a float", default=0.5, min=0.0, max=1.0),
+    )
+
+    def inpaint(self, image, mask, params, seed, stop=None):
+        return np.full_like(image, int(params["level"]))
+
+
+class BrokenEngine(ScribbleEngine):
+    name = "broken"
+
+    def inpaint(self, image, mask, params, seed, stop=None):
+        return image[:-1]
+
+
+class MissingLibraryEngine(ScribbleEngine):
+    name = "missing"
+
+    def availability(self):
+        return False, "libfoo.so is not installed"
+
+
+IMAGE = np.arange(12 * 16 * 3, dtype=np.uint8).reshape(12, 16, 3)
+HOLE = np.zeros((12, 16), dtype=bool)
+HOLE[3:7, 4:9] = True
+
+
+def test_params_default_and_validated_by_name_and_range():
+    engine = ScribbleEngine()
+    assert engine.resolve_params({}) == {"level": 128.0, "gain": 0.5}
+    assert engine.resolve_params({"gain": 1.0}) == {"level": 128.0, "gain": 1.0}
+    with pytest.raises(InvalidInput, match=r"no parameter 'strength' \(accepted: gain, level\)"):
+        engine.resolve_params({"strength": 1})
+    with pytest.raises(InvalidInput, match=r"'gain' .* is 1.5; it must be between 0 and 1"):
+        engine.resolve_params({"gain": 1.5})
+    with pytest.raises(InvalidInput, match=r"'level' .* is -1"):
+        engine.resolve_params({"level": -1})
+    with pytest.raises(InvalidInput, match=r"'gain' .* is nan"):
+        engine.resolve_params({"gain": float("nan")})
+    with pytest.raises(InvalidInput, match=r"'level' .* must be a whole number"):
+        engine.resolve_params({"level": 3.5})
+
+
+def test_run_engine_restores_every_kept_pixel():
+    output = run_engine(ScribbleEngine(), IMAGE, HOLE, {"level": 7, "gain": 0.5}, seed=0)
+    assert np.array_equal(output[~HOLE], IMAGE[~HOLE])
+    assert np.all(output[HOLE] == 7)
+
+
+def test_run_engine_empty_full_and_mismatched_masks():
+    engine = ScribbleEngine()
+    params = engine.resolve_params({})
+    unchanged = run_engine(engine, IMAGE, np.zeros_like(HOLE), params, seed=0)
+    assert np.array_equal(unchanged, IMAGE) and unchanged is not IMAGE
+    with pytest.raises(InvalidInput, match="covers the whole image: nothing to sample from"):
+        run_engine(engine, IMAGE, np.ones_like(HOLE), params, seed=0)
+    with pytest.raises(InvalidInput, match="mask is 16x13 but the image is 16x12"):
+        run_engine(engine, IMAGE, np.zeros((13, 16), dtype=bool), params, seed=0)
+    with pytest.raises(RuntimeError, match="returned"):
+        run_engine(BrokenEngine(), IMAGE, HOLE, params, seed=0)
+
+
+def test_registry_lookup_default_and_disabled():
+    registry = EngineRegistry(
+        "test", [ScribbleEngine(), MissingLibraryEngine()], "scribble", disabled=["scribble"]
+    )
+    assert registry.get("").name == "scribble"
+    with pytest.raises(InvalidInput, match="unknown engine 'nope'; this service offers"):
+        registry.get("nope")
+    assert registry.availability(registry.get("scribble")) == (
+        False,
+        "disabled by the operator (IC_DISABLE_ENGINES)",
+    )
+    with pytest.raises(EngineUnavailable, match=r"libfoo\.so is not installed"):
+        registry.require_available(registry.get("missing"))
+    with pytest.raises(SystemExit, match="default engine 'nope'"):
+        EngineRegistry("test", [ScribbleEngine()], "nope")
+    with pytest.raises(SystemExit, match="cannot disable unknown engines"):
+        EngineRegistry("test", [ScribbleEngine()], "scribble", disabled=["nope"])
+
+
+def test_opencv_registry_lists_every_engine_with_telea_default():
+    registry = build_registry()
+    assert registry.names() == ["telea", "navier-stokes", "blur", "mean"]
+    assert registry.default == "telea"
+    for engine in registry.engines():
+        assert registry.availability(engine) == (True, "")
+        assert engine.description and not engine.randomized
+
+
+@pytest.mark.parametrize("engine_class", ENGINES, ids=lambda cls: cls.name)
+def test_opencv_engines_fill_the_kite_hole_from_the_sky_only(engine_class, photo_rgb):
+    engine = engine_class()
+    image = photo_rgb("lighthouse")
+    mask = kite_mask(image.shape)
+    params = engine.resolve_params({"ring": 8} if engine.name == "mean" else {})
+    output = run_engine(engine, image, mask, params, seed=0)
+    assert_only_mask_changed(image, output, mask)
+    assert_sky_fill(image, output, mask)
+    # The removed pixels themselves never leak into the fill.
+    painted = image.copy()
+    painted[mask] = (255, 0, 0)
+    assert np.array_equal(run_engine(engine, painted, mask, params, seed=0), output)
+
+
+def test_mean_engine_uses_the_image_mean_or_each_hole_surroundings():
+    image = np.zeros((40, 60, 3), dtype=np.uint8)
+    image[:, :30] = (200, 0, 0)
+    image[:, 30:] = (0, 0, 100)
+    mask = np.zeros((40, 60), dtype=bool)
+    mask[10:20, 5:15] = True  # in the red half
+    mask[10:20, 45:55] = True  # in the blue half
+    engine = MeanEngine()
+    flat = run_engine(engine, image, mask, engine.resolve_params({}), seed=0)
+    expected = np.rint(image[~mask].mean(axis=0)).astype(np.uint8)
+    assert np.all(flat[mask] == expected)
+    local = run_engine(engine, image, mask, engine.resolve_params({"ring": 3}), seed=0)
+    assert np.all(local[10:20, 5:15] == (200, 0, 0))
+    assert np.all(local[10:20, 45:55] == (0, 0, 100))
+
+
+def test_blur_engine_widens_until_a_huge_hole_is_filled():
+    image = np.zeros((200, 200, 3), dtype=np.uint8)
+    image[0, :] = (0, 200, 0)  # the only known pixels: the top row
+    mask = np.ones((200, 200), dtype=bool)
+    mask[0, :] = False
+    engine = BlurEngine()
+    output = run_engine(engine, image, mask, engine.resolve_params({"sigma": 1}), seed=0)
+    assert np.all(output[mask] == (0, 200, 0))
