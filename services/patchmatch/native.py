@@ -151,8 +151,7 @@ def _load() -> ctypes.CDLL:
             lib = ctypes.CDLL(str(LIBRARY_PATH))
         except OSError as exc:
             raise EngineUnavailable(
-                f"the PatchMatch library {LIBRARY_PATH} cannot be loaded ({exc}): "
-                "run `make native`"
+                f"the PatchMatch library {LIBRARY_PATH} cannot be loaded ({exc}): run `make native`"
             ) from exc
         lib.pm_abi_version.restype = ctypes.c_int
         lib.pm_abi_version.argtypes = ()
@@ -281,8 +280,10 @@ def patchmatch_inpaint(
         pm_iterations=PARAMS_BY_NAME["pm_iterations"].check(pm_iterations),
         context=PARAMS_BY_NAME["context"].check(context),
     )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not (
-        0 <= seed <= MAX_SEED
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, int | np.integer)
+        or not (0 <= seed <= MAX_SEED)
     ):
         raise InvalidInput(f"seed must be an integer from 0 to 2^64-1, got {seed!r}")
     options.seed = int(seed)
