@@ -1,0 +1,119 @@
+"""Classifier latency and throughput: through gRPC against the bare computation.
+
+    .venv/bin/python bench/bench_classifier.py [--iterations 200]
+
+Prints, in one run:
+- single-image latency (p50, p99) of Classify through gRPC (raw RGB of a
+  227x227 gallery photo, top-5) next to the bare in-process ONNX Runtime call on
+  the same image (session.run on the prepared tensor) and the whole in-process
+  core (preprocess + run + softmax + top-k), with the ratios;
+- batch throughput (images/s) for batches of 1, 8 and 32, through gRPC and bare.
+Both sides use one ONNX Runtime thread (the service default).
+Target: p50 through gRPC within 1.3x of the bare call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+from PIL import Image
+
+from ic.v1 import classifier_pb2, classifier_pb2_grpc
+from services.classifier import preprocess
+from services.classifier.core import SqueezeNetClassifier
+from services.classifier.fetch_model import ensure_model
+from services.common.images import raw_image
+from tests.support.processes import ServiceProcess
+
+REPO = Path(__file__).resolve().parents[1]
+PHOTO = REPO.parent / "shared" / "images" / "soccer.jpg"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.array(samples), q))
+
+
+def time_calls(fn, iterations: int, warmup: int = 10) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1e3)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=200)
+    args = parser.parse_args()
+
+    model_path = ensure_model()
+    rgb = np.asarray(Image.open(PHOTO).convert("RGB"))
+    core = SqueezeNetClassifier(model_path, intra_op_threads=1)
+    core.warm_up()
+    tensor = preprocess.to_tensor([rgb])
+
+    print(
+        f"model {model_path.name}, photo {PHOTO.name} {rgb.shape[1]}x{rgb.shape[0]}, "
+        f"network input {tensor.shape[3]}x{tensor.shape[2]}, {args.iterations} iterations"
+    )
+    bare_run = time_calls(lambda: core.run(tensor, with_class_maps=False), args.iterations)
+    bare_core = time_calls(lambda: core.classify([rgb], top_k=5), args.iterations)
+
+    with (
+        ServiceProcess(
+            "services.classifier",
+            env={"IC_MODEL_PATH": str(model_path), "IC_ORT_THREADS": "1"},
+            health_service="ic.v1.Classifier",
+            name="bench_classifier",
+        ) as proc,
+        grpc.insecure_channel(proc.address) as channel,
+    ):
+        stub = classifier_pb2_grpc.ClassifierStub(channel)
+        one = classifier_pb2.ClassifyRequest(images=[raw_image(rgb)], top_k=5)
+        via_grpc = time_calls(lambda: stub.Classify(one, timeout=30), args.iterations)
+
+        rows = [
+            ("bare ONNX Runtime run", bare_run),
+            ("in-process core", bare_core),
+            ("gRPC Classify", via_grpc),
+        ]
+        print("\nsingle-image latency (ms)")
+        print(f"  {'':<24}{'p50':>8}{'p99':>8}{'p50 / bare run':>16}")
+        base = statistics.median(bare_run)
+        for label, samples in rows:
+            p50 = percentile(samples, 50)
+            print(f"  {label:<24}{p50:>8.2f}{percentile(samples, 99):>8.2f}{p50 / base:>15.2f}x")
+        ratio = percentile(via_grpc, 50) / base
+        print(
+            f"  target: gRPC p50 within 1.3x of the bare call -> {ratio:.2f}x "
+            f"({'met' if ratio <= 1.3 else 'NOT met'})"
+        )
+
+        print("\nbatch throughput (images/s)")
+        print(f"  {'batch':<8}{'bare run':>12}{'gRPC':>12}{'gRPC / bare':>14}")
+        for size in (1, 8, 32):
+            batch_tensor = preprocess.to_tensor([rgb] * size)
+            request = classifier_pb2.ClassifyRequest(images=[raw_image(rgb)] * size, top_k=5)
+            repeats = max(5, args.iterations // size)
+            bare = statistics.median(
+                time_calls(lambda t=batch_tensor: core.run(t, False), repeats, warmup=2)
+            )
+            remote = statistics.median(
+                time_calls(lambda r=request: stub.Classify(r, timeout=60), repeats, warmup=2)
+            )
+            bare_ips, remote_ips = size / bare * 1e3, size / remote * 1e3
+            print(f"  {size:<8}{bare_ips:>12.1f}{remote_ips:>12.1f}{remote_ips / bare_ips:>13.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
