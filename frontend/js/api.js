@@ -1,0 +1,126 @@
+// The page's only way to talk to the gateway: the public HTTP API of
+// shared/design/API.md. Requests with images are multipart; answers are JSON.
+// Every failure becomes an ApiError whose message is the API's own plain-words
+// error.message, so callers can show it as it is.
+
+// Relative to the page, so the page also works when mounted under a prefix.
+const API_ROOT = new URL('api/v1/', document.baseURI);
+
+export class ApiError extends Error {
+  /**
+   * @param {string} message  what went wrong, in words a person can read
+   * @param {number} status   HTTP status (0 when the request never got an answer)
+   * @param {string} code     the API's error.code, or a local one
+   */
+  constructor(message, status = 0, code = 'error') {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function apiUrl(path) {
+  return new URL(path.replace(/^\//, ''), API_ROOT);
+}
+
+async function readAnswer(response) {
+  let body = null;
+  const text = await response.text();
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
+  }
+  if (response.ok) {
+    if (body === null) {
+      throw new ApiError(`The server sent an answer that is not JSON (HTTP ${response.status}).`,
+        response.status, 'bad_answer');
+    }
+    return body;
+  }
+  const error = body && body.error;
+  if (error && error.message) {
+    throw new ApiError(error.message, response.status, error.code || 'error');
+  }
+  throw new ApiError(`The server answered HTTP ${response.status} ${response.statusText}`.trim() + '.',
+    response.status, 'http_error');
+}
+
+async function send(url, init) {
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError('The server cannot be reached. Is the gateway running?', 0, 'network');
+  }
+  return readAnswer(response);
+}
+
+/** GET a JSON resource of the API, e.g. getJson('info'). */
+export function getJson(path, { signal } = {}) {
+  return send(apiUrl(path), { headers: { Accept: 'application/json' }, signal });
+}
+
+/**
+ * POST multipart/form-data. `parts` maps names to Blob (sent as a file part),
+ * string/number (a text part) or arrays (joined by commas); undefined/null skip.
+ */
+export function postForm(path, parts, { signal, headers } = {}) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(parts)) {
+    if (value === undefined || value === null) continue;
+    if (value instanceof Blob) {
+      const extension = (value.type.split('/')[1] || 'bin').replace('jpeg', 'jpg');
+      form.append(name, value, value.name || `${name}.${extension}`);
+    } else if (Array.isArray(value)) {
+      form.append(name, value.join(','));
+    } else {
+      form.append(name, String(value));
+    }
+  }
+  return send(apiUrl(path), {
+    method: 'POST', body: form, signal,
+    headers: { Accept: 'application/json', ...(headers || {}) },
+  });
+}
+
+export const getInfo = (opts) => getJson('info', opts);
+export const getGallery = (opts) => getJson('gallery', opts);
+export const getLabels = (opts) => getJson('labels', opts);
+
+/** The `cam` part: 'top', 'none', or a list of class ids. */
+function camPart(cam) {
+  if (cam === undefined || cam === null) return undefined;
+  if (Array.isArray(cam)) return cam.length ? cam.join(',') : 'none';
+  return String(cam);
+}
+
+/** POST /classify: { image: Blob, topK, classes: [ids], cam: 'top'|'none'|[ids] }. */
+export function classify({ image, topK = 5, classes, cam }, opts) {
+  return postForm('classify', {
+    image, top_k: topK, classes: classes && classes.length ? classes : undefined, cam: camPart(cam),
+  }, opts);
+}
+
+/** POST /inpaint: { image, mask, backend }. */
+export function inpaint({ image, mask, backend }, opts) {
+  return postForm('inpaint', { image, mask, backend }, opts);
+}
+
+/** POST /edit: inpaint, then classify the result, in one request. */
+export function edit({ image, mask, backend, topK = 5, classes, cam }, opts) {
+  return postForm('edit', {
+    image, mask, backend, top_k: topK,
+    classes: classes && classes.length ? classes : undefined, cam: camPart(cam),
+  }, opts);
+}
+
+/** Base64 PNG of an API answer -> Blob. */
+export function base64ToBlob(base64, type = 'image/png') {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  return new Blob([bytes], { type });
+}

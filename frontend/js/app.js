@@ -1,0 +1,490 @@
+// Wiring of the page: choose a photo, brush strokes -> POST /edit, history,
+// tables and CAM overlays. The `app` object exported at the end is what other
+// modules (the Explain panel, js/explain.js) build on.
+
+import * as api from './api.js';
+import { Brush } from './brush.js';
+import { camFromBase64, drawCam, drawLegend } from './colormap.js';
+import { EditHistory } from './history.js';
+import { canvasFromBase64Png, canvasToPng, centreCropSquare, decodeImage, showOn } from './imaging.js';
+import { PredictionTable, shortLabel } from './tables.js';
+import { Messages, Spinner, Tutorial, bindShortcuts } from './ui.js';
+
+const $ = (id) => document.getElementById(id);
+const PINNED_COUNT = 5; // the original's top-5 follow every edit, as in the original demo
+const ALL_CLASSES = 1000; // the original is classified once for all probabilities
+
+const el = {
+  gallery: $('gallery'), upload: $('upload-input'), size: $('size-select'),
+  brushSize: $('brush-size'), brushSizeValue: $('brush-size-value'), backend: $('backend-select'),
+  undo: $('undo-button'), redo: $('redo-button'), reset: $('reset-button'), download: $('download-button'),
+  camOpacity: $('cam-opacity'), camOpacityValue: $('cam-opacity-value'), legend: $('cam-legend'),
+  originalCanvas: $('original-canvas'), originalCam: $('original-cam'), modifiedCanvas: $('modified-canvas'),
+  modifiedCam: $('modified-cam'), paint: $('paint-canvas'), cursor: $('brush-cursor'),
+  originalCaption: $('original-caption'), modifiedCaption: $('modified-caption'),
+  tableModes: [...document.querySelectorAll('[data-table-mode]')], compare: $('compare'),
+  camStatus: $('cam-status'), explainPanel: $('explain-panel'),
+};
+
+const messages = new Messages(document);
+const spinner = new Spinner($('spinner'), $('spinner-text'), el.compare);
+const tutorial = new Tutorial($('tutorial'));
+const history = new EditHistory();
+const brush = new Brush(el.paint, el.cursor, { size: Number(el.brushSize.value) });
+const events = new EventTarget();
+
+const state = {
+  info: null,
+  size: Number(el.size.value),
+  source: null, // the chosen photo as an ImageBitmap, kept to re-crop at another size
+  sourceTitle: '',
+  generation: 0, // bumps on every new photo: answers for an older one are dropped
+  controller: new AbortController(),
+  selectedClass: null,
+  tableMode: 'pinned',
+  strokeQueue: [], // finished strokes waiting for the edit in flight
+  editing: false,
+};
+
+const originalTable = new PredictionTable($('original-table'), { onSelect: selectClass });
+const modifiedTable = new PredictionTable($('modified-table'), { showChange: true, onSelect: selectClass });
+
+// ---------- entries (one per image state) ----------
+
+function toPrediction(p) {
+  return { classId: p.class_id, label: p.label, probability: p.probability, rank: p.rank };
+}
+
+/** A history entry from an image and its classify/edit answer. */
+async function makeEntry(canvas, blob, answer, extra = {}) {
+  const top = (answer.predictions || []).map(toPrediction);
+  const probs = new Map();
+  top.forEach((p, i) => probs.set(p.classId, { ...p, rank: p.rank || i + 1 }));
+  for (const p of (answer.pinned || []).map(toPrediction)) probs.set(p.classId, p);
+  const entry = { canvas, blob, top, probs, cams: new Map(), camRequests: new Map(), ...extra };
+  await addCams(entry, answer.cams);
+  return entry;
+}
+
+async function addCams(entry, cams) {
+  for (const cam of cams || []) entry.cams.set(cam.class_id, await camFromBase64(cam.png));
+}
+
+const pinnedIds = () => (history.original ? history.original.top.slice(0, PINNED_COUNT).map((p) => p.classId) : []);
+
+function camIdsForEdit() {
+  const ids = new Set(pinnedIds());
+  if (state.selectedClass !== null) ids.add(state.selectedClass);
+  return [...ids];
+}
+
+// ---------- choosing a photo ----------
+
+async function loadPhoto(bitmap, title) {
+  state.generation += 1;
+  const generation = state.generation;
+  state.controller.abort();
+  state.controller = new AbortController();
+  state.strokeQueue = [];
+  state.source = bitmap;
+  state.sourceTitle = title;
+  state.selectedClass = null;
+  brush.enabled = false;
+  brush.reset(state.size);
+  messages.clearNotice();
+
+  const canvas = centreCropSquare(bitmap, state.size);
+  showOn(el.originalCanvas, canvas);
+  showOn(el.modifiedCanvas, canvas);
+  for (const cam of [el.originalCam, el.modifiedCam]) {
+    cam.width = state.size;
+    cam.height = state.size;
+  }
+  originalTable.render([], null, 'Classifying…');
+  modifiedTable.render([], null, 'Classifying…');
+  el.originalCaption.textContent = `${title} · ${state.size}×${state.size}`;
+  const blob = await canvasToPng(canvas);
+  const answer = await spinner.during(
+    api.classify({ image: blob, topK: ALL_CLASSES }, { signal: state.controller.signal }), 'Classifying…');
+  if (generation !== state.generation) return;
+  const entry = await makeEntry(canvas, blob, answer, { kind: 'original', title });
+  history.start(entry);
+  brush.enabled = true;
+  events.dispatchEvent(new CustomEvent('image', { detail: { title, size: state.size } }));
+  // Fetch the top-5 CAMs now, so a click on a row shows its map at once.
+  ensureCams(entry, pinnedIds()).catch((err) => messages.showError(err, 'Class activation maps'));
+}
+
+async function loadFrom(source, title) {
+  messages.clearError();
+  let bitmap;
+  try {
+    bitmap = await decodeImage(source);
+  } catch (err) {
+    // Ask the API for its verdict on the file, so the words match the contract.
+    if (source instanceof Blob) {
+      try {
+        await api.classify({ image: source, topK: 1 });
+      } catch (apiErr) {
+        messages.showError(apiErr, `“${title}” cannot be used`);
+        return;
+      }
+    }
+    messages.showError(err, `“${title}” cannot be used`);
+    return;
+  }
+  try {
+    await loadPhoto(bitmap, title);
+  } catch (err) {
+    messages.showError(err, `Could not classify “${title}”`);
+  }
+}
+
+async function showGallery() {
+  const { images } = await api.getGallery();
+  el.gallery.replaceChildren();
+  for (const image of images) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'thumb';
+    button.dataset.imageId = image.id;
+    button.title = image.title;
+    button.setAttribute('aria-label', `Use the photo “${image.title}”`);
+    const img = document.createElement('img');
+    img.src = image.url;
+    img.alt = '';
+    img.loading = 'lazy';
+    button.append(img);
+    button.addEventListener('click', () => {
+      for (const b of el.gallery.querySelectorAll('.thumb')) b.setAttribute('aria-pressed', String(b === button));
+      loadFrom(image.url, image.title);
+    });
+    el.gallery.append(button);
+  }
+  return images;
+}
+
+// ---------- brush strokes -> edits ----------
+
+function queueStroke(mask) {
+  state.strokeQueue.push(mask);
+  pumpStrokes();
+}
+
+/** One edit at a time: each stroke is applied to the result of the previous one. */
+async function pumpStrokes() {
+  if (state.editing || !state.strokeQueue.length) return;
+  state.editing = true;
+  updateControls();
+  const mask = state.strokeQueue.shift();
+  const generation = state.generation;
+  try {
+    const current = history.current;
+    if (!current) throw new Error('Choose a photo first.');
+    if (mask.width !== current.canvas.width || mask.height !== current.canvas.height) {
+      throw new Error(`The stroke (${mask.width}×${mask.height}) does not match the image ` +
+        `(${current.canvas.width}×${current.canvas.height}).`);
+    }
+    const backend = el.backend.value || undefined;
+    const answer = await spinner.during(api.edit({
+      image: current.blob, mask: await canvasToPng(mask), backend, topK: PINNED_COUNT,
+      classes: pinnedIds(), cam: camIdsForEdit(),
+    }, { signal: state.controller.signal }), `Inpainting with ${backend || 'the default backend'}…`);
+    if (generation !== state.generation) return;
+    await pushAnswer(answer, { kind: 'edit', requested: backend });
+  } catch (err) {
+    if (generation === state.generation) {
+      messages.showError(err, 'The edit failed');
+      state.strokeQueue = [];
+      brush.clearPending();
+    }
+  } finally {
+    brush.settle(mask);
+    state.editing = false;
+    updateControls();
+    pumpStrokes();
+  }
+}
+
+/** Turn an edit answer into a history entry, and say so when a fallback backend did the work. */
+async function pushAnswer(answer, extra) {
+  const canvas = await canvasFromBase64Png(answer.image, state.size);
+  const entry = await makeEntry(canvas, api.base64ToBlob(answer.image), answer,
+    { ...extra, backend: answer.backend, fallback: Boolean(answer.fallback) });
+  history.push(entry);
+  if (entry.fallback) {
+    messages.showNotice(`The “${extra.requested || 'requested'}” backend was unavailable, ` +
+      `so “${answer.backend}” inpainted this stroke.`);
+  }
+  return entry;
+}
+
+// ---------- CAMs ----------
+
+/** Make sure `entry` has the CAMs of `classIds`, asking the API for the missing ones. */
+async function ensureCams(entry, classIds) {
+  const missing = classIds.filter((id) => !entry.cams.has(id) && !entry.camRequests.has(id));
+  if (missing.length) {
+    const request = api.classify({ image: entry.blob, topK: 1, classes: missing, cam: missing },
+      { signal: state.controller.signal })
+      .then((answer) => addCams(entry, answer.cams))
+      .finally(() => missing.forEach((id) => entry.camRequests.delete(id)));
+    missing.forEach((id) => entry.camRequests.set(id, request));
+  }
+  await Promise.all(classIds.map((id) => entry.camRequests.get(id)).filter(Boolean));
+}
+
+async function showCams() {
+  const id = state.selectedClass;
+  const pairs = [[history.original, el.originalCam], [history.current, el.modifiedCam]];
+  if (id === null || !history.current) {
+    pairs.forEach(([, canvas]) => drawCam(canvas, null));
+    el.camStatus.textContent = 'Click a row of a table to see where the model finds that class.';
+    return;
+  }
+  const label = shortLabel((history.original.probs.get(id) || history.current.probs.get(id) || {}).label || id);
+  el.camStatus.textContent = `Showing where the model sees “${label}” (class ${id}).`;
+  try {
+    await Promise.all(pairs.map(([entry]) => spinner.during(ensureCams(entry, [id]), 'Computing the activation map…')));
+  } catch (err) {
+    messages.showError(err, 'Class activation map');
+    return;
+  }
+  if (state.selectedClass !== id) return; // another row was chosen meanwhile
+  for (const [entry, canvas] of pairs) {
+    drawCam(canvas, entry.cams.get(id));
+  }
+}
+
+function selectClass(classId) {
+  state.selectedClass = classId;
+  render();
+}
+
+// ---------- rendering ----------
+
+function rowsFor(entry, ids, original) {
+  return ids.map((id) => {
+    const p = entry.probs.get(id) || { classId: id, label: original.probs.get(id)?.label || `class ${id}`, probability: NaN };
+    const before = original.probs.get(id);
+    return { ...p, classId: id, change: before ? p.probability - before.probability : null };
+  });
+}
+
+function render() {
+  const original = history.original;
+  const current = history.current;
+  if (!original) return;
+  showOn(el.originalCanvas, original.canvas);
+  showOn(el.modifiedCanvas, current.canvas);
+  const ownIds = current.top.slice(0, PINNED_COUNT).map((p) => p.classId);
+  originalTable.render(original.top.slice(0, PINNED_COUNT), state.selectedClass);
+  modifiedTable.render(rowsFor(current, state.tableMode === 'own' ? ownIds : pinnedIds(), original),
+    state.selectedClass);
+  const top1 = original.top[0];
+  el.originalCaption.textContent = `${original.title} · ${original.canvas.width}×${original.canvas.height}` +
+    (top1 ? ` · “${shortLabel(top1.label)}”` : '');
+  const edits = history.depth;
+  el.modifiedCaption.textContent = current.kind === 'original' ? 'Brush over the image to remove a region'
+    : `${edits} edit${edits === 1 ? '' : 's'}` + (current.backend ? ` · last by ${current.backend}` : '') +
+      (current.kind === 'reset' ? ' · reset to the original' : '');
+  updateControls();
+  showCams();
+}
+
+function updateControls() {
+  const ready = Boolean(history.current);
+  el.undo.disabled = !history.canUndo || state.editing;
+  el.redo.disabled = !history.canRedo || state.editing;
+  el.reset.disabled = !ready || state.editing || history.current === history.original ||
+    history.current.kind === 'reset';
+  el.download.disabled = !ready;
+  el.tableModes.forEach((b) => b.setAttribute('aria-checked', String(b.dataset.tableMode === state.tableMode)));
+}
+
+// ---------- commands ----------
+
+function undo() {
+  if (!state.editing) history.undo();
+}
+
+function redo() {
+  if (!state.editing) history.redo();
+}
+
+function resetToOriginal() {
+  if (state.editing || !history.original || history.current === history.original) return;
+  history.push({ ...history.original, kind: 'reset' });
+}
+
+function setBrushSize(size) {
+  brush.setSize(size);
+}
+
+async function download() {
+  const current = history.current;
+  if (!current) return;
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(current.blob);
+  link.download = `${(state.sourceTitle || 'image').replace(/[^\w-]+/g, '_')}-edit${history.depth}.png`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+// ---------- set-up ----------
+
+function setUpBackends(info) {
+  el.backend.replaceChildren();
+  const backends = info.backends || [];
+  const preferred = backends.find((b) => b.default && b.available) || backends.find((b) => b.available);
+  for (const b of backends) {
+    const option = new Option(b.available ? b.name : `${b.name} (unavailable)`, b.name);
+    option.title = b.description || b.name;
+    option.disabled = !b.available;
+    option.selected = b === preferred;
+    el.backend.append(option);
+  }
+  el.backend.title = preferred?.description || '';
+  if (!preferred) messages.showError('No inpainting backend is available: brushing cannot remove anything now.');
+}
+
+/** Working sizes the server accepts (its pixel and side limits). */
+function setUpSizes(info) {
+  const limits = info.limits || {};
+  for (const option of el.size.options) {
+    const side = Number(option.value);
+    option.disabled = (limits.max_side && side > limits.max_side) || (limits.max_pixels && side * side > limits.max_pixels);
+  }
+  if (el.size.selectedOptions[0]?.disabled) el.size.value = [...el.size.options].find((o) => !o.disabled)?.value;
+  state.size = Number(el.size.value);
+  brush.setLimits(2, Math.round(state.size / 3));
+}
+
+function wireControls() {
+  brush.addEventListener('stroke', (e) => queueStroke(e.detail.mask));
+  brush.addEventListener('size', (e) => {
+    el.brushSize.value = String(e.detail.size);
+    el.brushSizeValue.textContent = `${e.detail.size} px`;
+  });
+  el.brushSize.addEventListener('input', () => setBrushSize(Number(el.brushSize.value)));
+  el.undo.addEventListener('click', undo);
+  el.redo.addEventListener('click', redo);
+  el.reset.addEventListener('click', resetToOriginal);
+  el.download.addEventListener('click', download);
+  el.backend.addEventListener('change', () => {
+    el.backend.title = el.backend.selectedOptions[0]?.title || '';
+  });
+  el.camOpacity.addEventListener('input', () => {
+    const opacity = Number(el.camOpacity.value) / 100;
+    document.documentElement.style.setProperty('--cam-opacity', String(opacity));
+    el.camOpacityValue.textContent = `${el.camOpacity.value}%`;
+  });
+  el.size.addEventListener('change', () => {
+    const old = state.size;
+    state.size = Number(el.size.value);
+    // Keep the brush covering the same part of the picture.
+    brush.setLimits(2, Math.round(state.size / 3));
+    brush.setSize((brush.size * state.size) / old);
+    if (state.source) {
+      if (history.depth) messages.showNotice(`Working size is now ${state.size} px: the photo was reloaded and its edits cleared.`);
+      loadPhoto(state.source, state.sourceTitle).catch((err) => messages.showError(err, 'Could not reload the photo'));
+    }
+  });
+  el.upload.addEventListener('change', () => {
+    const file = el.upload.files[0];
+    el.upload.value = ''; // choosing the same file again must still load it
+    if (file) {
+      el.gallery.querySelectorAll('.thumb').forEach((b) => b.setAttribute('aria-pressed', 'false'));
+      loadFrom(file, file.name);
+    }
+  });
+  // Dropping a file anywhere on the page loads it too.
+  document.addEventListener('dragover', (e) => e.preventDefault());
+  document.addEventListener('drop', (e) => {
+    const file = e.dataTransfer?.files?.[0];
+    if (!file) return;
+    e.preventDefault();
+    loadFrom(file, file.name);
+  });
+  for (const button of el.tableModes) {
+    button.addEventListener('click', () => {
+      state.tableMode = button.dataset.tableMode;
+      render();
+    });
+  }
+  $('help-button').addEventListener('click', () => tutorial.open());
+  history.addEventListener('change', () => {
+    render();
+    events.dispatchEvent(new CustomEvent('change', { detail: { index: history.index } }));
+  });
+  bindShortcuts({
+    undo, redo,
+    smaller: () => setBrushSize(brush.size - Math.max(1, Math.round(brush.size * 0.15))),
+    larger: () => setBrushSize(brush.size + Math.max(1, Math.round(brush.size * 0.15))),
+    help: () => tutorial.open(),
+  });
+}
+
+async function start() {
+  drawLegend(el.legend);
+  wireControls();
+  try {
+    state.info = await api.getInfo();
+    setUpBackends(state.info);
+    setUpSizes(state.info);
+  } catch (err) {
+    messages.showError(err, 'The server did not describe itself');
+  }
+  try {
+    const images = await showGallery();
+    const first = el.gallery.querySelector('.thumb');
+    if (first && images.length) first.click();
+  } catch (err) {
+    messages.showError(err, 'The gallery could not be loaded');
+  }
+}
+
+/**
+ * What other modules (js/explain.js) use. Await `app.ready` before reading it.
+ *  - currentCanvas()/currentBlob(): the image being edited (working copy, PNG)
+ *  - applyInpaintedImage(base64Png|Blob, {label, backend}): classify it and push it
+ *    as an ordinary undoable edit
+ *  - showError(err, context) / showNotice(text) / busy(promise, label): page feedback
+ *  - events: 'image' (a new photo was chosen), 'change' (the history moved)
+ * Drawing helpers live in colormap.js (camFromBase64, drawCam, colourise, INFERNO);
+ * the HTTP client in api.js.
+ */
+export const app = {
+  api,
+  history,
+  events,
+  explainPanel: el.explainPanel,
+  ready: start(),
+  get info() { return state.info; },
+  get size() { return state.size; },
+  get selectedClass() { return state.selectedClass; },
+  selectedBackend: () => el.backend.value || undefined,
+  currentCanvas: () => history.current?.canvas || null,
+  currentBlob: () => history.current?.blob || null,
+  originalEntry: () => history.original,
+  pinnedClassIds: pinnedIds,
+  selectClass,
+  showError: (err, context) => messages.showError(err, context),
+  showNotice: (text) => messages.showNotice(text),
+  busy: (promise, label) => spinner.during(promise, label),
+  async applyInpaintedImage(image, { label = 'explain', backend } = {}) {
+    const blob = image instanceof Blob ? image : api.base64ToBlob(image);
+    const base64 = image instanceof Blob ? await blobToBase64(image) : image;
+    const answer = await spinner.during(api.classify({
+      image: blob, topK: PINNED_COUNT, classes: pinnedIds(), cam: camIdsForEdit(),
+    }, { signal: state.controller.signal }), 'Classifying…');
+    return pushAnswer({ ...answer, image: base64, backend, fallback: false }, { kind: label, requested: backend });
+  },
+};
+
+async function blobToBase64(blob) {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
