@@ -1,0 +1,260 @@
+"""Which inpainting engine lives where, and falling back when one is down.
+
+The HTTP API's "backends" are engine names (telea, patchmatch, ...). Each
+configured address runs an Inpainter service whose GetInfo lists its engines;
+the registry keeps an engine -> address table from those answers, refreshed in
+the background and whenever a call finds a service down. Engines seen once are
+remembered, so a request for a backend whose service died falls back (and says
+so) instead of being told the name does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+
+from gateway.channels import check_health, open_channel
+from gateway.errors import ApiError, from_rpc_error, not_found
+from ic.v1 import inpainter_pb2, inpainter_pb2_grpc
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A call failing with one of these means "this service cannot do it now": try another.
+FALLBACK_CODES = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.UNIMPLEMENTED,
+)
+
+
+@dataclass
+class BackendAddress:
+    """One configured Inpainter address (a DNS name may hide several replicas)."""
+
+    target: str
+    channel: grpc.Channel
+    stub: inpainter_pb2_grpc.InpainterStub
+    info: inpainter_pb2.InpainterInfo | None = None
+    up: bool = False
+    error: str = "not contacted yet"
+    checked_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    description: str
+    available: bool
+    unavailable_reason: str
+    service: str
+    address: str
+    params: tuple = ()
+    randomized: bool = False
+
+
+@dataclass
+class InpaintOutcome:
+    response: object
+    engine: str
+    fallback: bool
+    attempts: list[str] = field(default_factory=list)
+
+
+class BackendRegistry:
+    def __init__(
+        self,
+        targets: list[str],
+        default_backend: str,
+        info_timeout_s: float,
+        health_timeout_s: float,
+        refresh_s: float,
+    ) -> None:
+        self.default_backend = default_backend
+        self.info_timeout_s = info_timeout_s
+        self.health_timeout_s = health_timeout_s
+        self.refresh_s = refresh_s
+        self.addresses = []
+        for target in targets:
+            channel = open_channel(target)
+            stub = inpainter_pb2_grpc.InpainterStub(channel)
+            self.addresses.append(BackendAddress(target, channel, stub))
+        self._lock = threading.Lock()
+        self._refreshed_once = False
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the table ---------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Ask every address what it offers (GetInfo); remember what answered."""
+        with self._lock:
+            for address in self.addresses:
+                try:
+                    info = address.stub.GetInfo(
+                        inpainter_pb2.GetInfoRequest(), timeout=self.info_timeout_s
+                    )
+                except grpc.RpcError as exc:
+                    if address.up:
+                        log.warning(
+                            "inpainting backend down",
+                            extra={"address": address.target, "code": exc.code().name},
+                        )
+                    address.up = False
+                    address.error = f"{exc.code().name}: {exc.details()}"
+                else:
+                    if not address.up:
+                        log.info(
+                            "inpainting backend up",
+                            extra={
+                                "address": address.target,
+                                "engines": [e.name for e in info.engines],
+                            },
+                        )
+                    address.info, address.up, address.error = info, True, ""
+                address.checked_at = time.monotonic()
+            self._refreshed_once = True
+
+    def ensure_started(self) -> None:
+        """First use in this process: fill the table, start the background refresher."""
+        if not self._refreshed_once:
+            self.refresh()
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._refresh_loop, name="backend-refresh", daemon=True
+                    )
+                    self._thread.start()
+
+    def _refresh_loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.refresh_s)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
+            try:
+                self.refresh()
+            except Exception:  # never let the refresher die
+                log.exception("backend refresh failed")
+
+    def engines(self) -> list[Engine]:
+        """Every engine ever seen, in address order; `available` means usable now."""
+        self.ensure_started()
+        seen: dict[str, Engine] = {}
+        for address in self.addresses:
+            if address.info is None:
+                continue
+            for info in address.info.engines:
+                engine = Engine(
+                    name=info.name,
+                    description=info.description,
+                    available=address.up and info.available,
+                    unavailable_reason=(
+                        info.unavailable_reason
+                        if not info.available
+                        else ("" if address.up else f"service down: {address.error}")
+                    ),
+                    service=address.info.service,
+                    address=address.target,
+                    params=tuple(
+                        {
+                            "name": p.name,
+                            "description": p.description,
+                            "default": p.default_value,
+                            "min": p.min_value,
+                            "max": p.max_value,
+                        }
+                        for p in info.params
+                    ),
+                    randomized=info.randomized,
+                )
+                # The same engine on two addresses: it is available if either is.
+                if info.name not in seen or (engine.available and not seen[info.name].available):
+                    seen[info.name] = engine
+        return list(seen.values())
+
+    def default_name(self) -> str:
+        names = [e.name for e in self.engines()]
+        return self.default_backend if self.default_backend in names or not names else names[0]
+
+    def _offering(self, name: str) -> list[BackendAddress]:
+        return [
+            a
+            for a in self.addresses
+            if a.info is not None and any(e.name == name for e in a.info.engines)
+        ]
+
+    def _usable(self, address: BackendAddress, name: str) -> bool:
+        return address.up and any(e.name == name and e.available for e in address.info.engines)
+
+    def plan(self, requested: str | None) -> list[tuple[str, BackendAddress]]:
+        """Where to try `requested` (or the default), then the fallbacks, in order."""
+        self.ensure_started()
+        name = requested or self.default_name()
+        if not self._offering(name):
+            known = sorted({e.name for e in self.engines()})
+            silent = [a.target for a in self.addresses if a.info is None]
+            hint = f"; not answering yet: {', '.join(silent)}" if silent else ""
+            raise not_found(
+                f"unknown backend {name!r}; known backends: {', '.join(known) or 'none'}{hint}"
+            )
+        first = [(name, a) for a in self._offering(name) if self._usable(a, name)]
+        fallback_names = [self.default_name()] + [e.name for e in self.engines()]
+        rest: list[tuple[str, BackendAddress]] = []
+        for other in dict.fromkeys(fallback_names):
+            if other == name:
+                continue
+            rest += [(other, a) for a in self._offering(other) if self._usable(a, other)]
+        if not first and not rest:
+            # The table may be stale (a service just came back): one honest try.
+            first = [(name, a) for a in self._offering(name)]
+        return first + rest
+
+    def call(
+        self, requested: str | None, attempt: Callable[[inpainter_pb2_grpc.InpainterStub, str], T]
+    ) -> InpaintOutcome:
+        """Run `attempt(stub, engine)` on the requested engine, falling back to
+        others while services answer "cannot do it now"; 503 if none can."""
+        plan = self.plan(requested)
+        wanted = requested or self.default_name()
+        failures: list[str] = []
+        for engine, address in plan:
+            try:
+                result = attempt(address.stub, engine)
+            except grpc.RpcError as exc:
+                if exc.code() not in FALLBACK_CODES:
+                    raise from_rpc_error(exc, f"inpainting ({engine})") from exc
+                failures.append(f"{engine} at {address.target}: {exc.code().name}")
+                if exc.code() is grpc.StatusCode.UNAVAILABLE:
+                    address.up = False
+                    address.error = f"{exc.code().name}: {exc.details()}"
+                self._wake.set()  # re-read the table soon
+                continue
+            return InpaintOutcome(result, engine, engine != wanted, failures)
+        raise ApiError(
+            503,
+            "unavailable",
+            f"no inpainting backend is available for {wanted!r}: "
+            + ("; ".join(failures) or "every backend service is down"),
+        )
+
+    def health(self) -> list[tuple[str, bool, str]]:
+        """(address, serving?, detail) of every address, by gRPC health."""
+        return [
+            (a.target, *check_health(a.channel, "ic.v1.Inpainter", self.health_timeout_s))
+            for a in self.addresses
+        ]
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake.set()
+        for address in self.addresses:
+            address.channel.close()

@@ -1,0 +1,97 @@
+"""The gateway's configuration: environment variables with defaults that work
+locally (every service on localhost at its conventional port)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from services.common.config import env_float, env_int, env_str
+from services.common.images import ImageLimits
+
+REPO = Path(__file__).resolve().parents[1]
+MiB = 1024 * 1024
+
+
+def grpc_target(address: str) -> str:
+    """`host:port` -> `dns:///host:port`, so every replica behind a name gets traffic."""
+    address = address.strip()
+    return address if "://" in address or address.startswith("unix:") else f"dns:///{address}"
+
+
+@dataclass
+class GatewayConfig:
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    classifier_address: str = "dns:///localhost:50051"
+    inpaint_addresses: list[str] = field(
+        default_factory=lambda: ["dns:///localhost:50052", "dns:///localhost:50053"]
+    )
+    default_backend: str = "telea"
+    gallery_dir: Path = REPO / "gallery"
+    frontend_dir: Path = REPO / "frontend"
+    max_upload_bytes: int = 10 * MiB
+    max_pixels: int = 4096 * 4096
+    max_side: int = 4096
+    # zlib level of the PNGs in answers: 0 (stored, fastest) .. 9.
+    png_compression: int = 1
+    # At most this many CAMs per request: each is a full-size image.
+    max_cams: int = 16
+    # Deadlines of the gRPC calls, in seconds.
+    classify_timeout_s: float = 10.0
+    inpaint_timeout_s: float = 30.0
+    info_timeout_s: float = 2.0
+    health_timeout_s: float = 1.0
+    # How often the engine table is refreshed from every backend's GetInfo.
+    backend_refresh_s: float = 5.0
+    # Requests per minute per client on the compute endpoints; 0 = no limit.
+    rate_limit_per_min: int = 0
+    rate_limit_burst: int = 0
+    workers: int = 1
+    threads: int = 16
+    log_level: str = "INFO"
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(max_side=self.max_side, max_pixels=self.max_pixels)
+
+    @classmethod
+    def from_env(cls) -> GatewayConfig:
+        default = cls()
+        backends = env_str("IC_INPAINT_BACKENDS", ",".join(default.inpaint_addresses))
+        return cls(
+            http_host=env_str("IC_HTTP_HOST", default.http_host),
+            http_port=env_int("IC_HTTP_PORT", default.http_port),
+            classifier_address=grpc_target(
+                env_str("IC_CLASSIFIER_ADDR", default.classifier_address)
+            ),
+            inpaint_addresses=[grpc_target(a) for a in backends.split(",") if a.strip()],
+            default_backend=env_str("IC_DEFAULT_BACKEND", default.default_backend),
+            gallery_dir=Path(env_str("IC_GALLERY_DIR", str(default.gallery_dir))),
+            frontend_dir=Path(env_str("IC_FRONTEND_DIR", str(default.frontend_dir))),
+            max_upload_bytes=env_int("IC_MAX_UPLOAD_BYTES", default.max_upload_bytes),
+            max_pixels=env_int("IC_MAX_PIXELS", default.max_pixels),
+            max_side=env_int("IC_MAX_SIDE", default.max_side),
+            png_compression=env_int("IC_PNG_COMPRESSION", default.png_compression),
+            max_cams=env_int("IC_MAX_CAMS", default.max_cams),
+            classify_timeout_s=env_float("IC_CLASSIFY_TIMEOUT_S", default.classify_timeout_s),
+            inpaint_timeout_s=env_float("IC_INPAINT_TIMEOUT_S", default.inpaint_timeout_s),
+            info_timeout_s=env_float("IC_INFO_TIMEOUT_S", default.info_timeout_s),
+            health_timeout_s=env_float("IC_HEALTH_TIMEOUT_S", default.health_timeout_s),
+            backend_refresh_s=env_float("IC_BACKEND_REFRESH_S", default.backend_refresh_s),
+            rate_limit_per_min=env_int("IC_RATE_LIMIT_PER_MIN", default.rate_limit_per_min),
+            rate_limit_burst=env_int("IC_RATE_LIMIT_BURST", default.rate_limit_burst),
+            workers=env_int("IC_GATEWAY_WORKERS", default.workers),
+            threads=env_int("IC_GATEWAY_THREADS", default.threads),
+            log_level=env_str("IC_LOG_LEVEL", default.log_level),
+        )
+
+    def with_overrides(self, overrides: dict) -> GatewayConfig:
+        """A copy with some fields replaced (create_app(config={...}) in tests)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown gateway config keys: {sorted(unknown)}")
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(overrides)
+        return GatewayConfig(**values)

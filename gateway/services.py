@@ -1,0 +1,153 @@
+"""The gateway's view of the gRPC services, shared by every blueprint.
+
+`services(app)` (or `current_app.extensions["ic"]`) returns the `Services` of
+this process: the classifier client and the inpainting backend registry. They
+are built on first use and rebuilt if the process has forked since, so a
+gunicorn worker never inherits its parent's gRPC channels.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import grpc
+from flask import Flask, current_app
+
+from gateway.backends import BackendRegistry
+from gateway.channels import check_health, open_channel
+from gateway.config import GatewayConfig
+from gateway.errors import ApiError, from_rpc_error
+from ic.v1 import classifier_pb2, classifier_pb2_grpc
+from services.common.logs import request_id_var
+
+
+def call_metadata() -> tuple[tuple[str, str], ...]:
+    """gRPC metadata of the current request: its id, so the services' logs join ours."""
+    return (("x-request-id", request_id_var.get()),)
+
+
+class ClassifierClient:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.target = config.classifier_address
+        self.channel = open_channel(self.target)
+        self.stub = classifier_pb2_grpc.ClassifierStub(self.channel)
+        self._model_info: classifier_pb2.ModelInfo | None = None
+
+    def request(
+        self,
+        images: list,
+        top_k: int,
+        pinned: list[int],
+        cam_ids: list[int],
+        cam_top_k: bool,
+    ) -> classifier_pb2.ClassifyRequest:
+        return classifier_pb2.ClassifyRequest(
+            images=images,
+            top_k=top_k,
+            pinned_class_ids=pinned,
+            cam_class_ids=cam_ids,
+            cam_top_k=cam_top_k,
+        )
+
+    def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.ClassifyResponse:
+        try:
+            return self.stub.Classify(
+                request, timeout=self.config.classify_timeout_s, metadata=call_metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "classifier") from exc
+
+    def classify_async(self, request: classifier_pb2.ClassifyRequest):
+        """Start Classify; `.result()` it later (then pass it through `result_of`)."""
+        return self.stub.Classify.future(
+            request, timeout=self.config.classify_timeout_s, metadata=call_metadata()
+        )
+
+    @staticmethod
+    def result_of(future) -> classifier_pb2.ClassifyResponse:
+        try:
+            return future.result()
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "classifier") from exc
+
+    def model_info(self) -> classifier_pb2.ModelInfo:
+        """The model's name, labels and geometry; asked once, then remembered."""
+        if self._model_info is None:
+            try:
+                self._model_info = self.stub.GetModelInfo(
+                    classifier_pb2.GetModelInfoRequest(),
+                    timeout=self.config.info_timeout_s,
+                    metadata=call_metadata(),
+                )
+            except grpc.RpcError as exc:
+                raise from_rpc_error(exc, "classifier") from exc
+        return self._model_info
+
+    def num_classes(self) -> int:
+        return self.model_info().num_classes
+
+    def health(self) -> tuple[bool, str]:
+        return check_health(self.channel, "ic.v1.Classifier", self.config.health_timeout_s)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class Services:
+    """Everything of this process that talks to the gRPC services."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.pid = os.getpid()
+        self.classifier = ClassifierClient(config)
+        self.backends = BackendRegistry(
+            config.inpaint_addresses,
+            config.default_backend,
+            info_timeout_s=config.info_timeout_s,
+            health_timeout_s=config.health_timeout_s,
+            refresh_s=config.backend_refresh_s,
+        )
+
+    def close(self) -> None:
+        self.classifier.close()
+        self.backends.close()
+
+
+class ServicesHolder:
+    """Builds `Services` lazily, once per process (fork-safe)."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Services:
+        current = self._services
+        if current is not None and current.pid == os.getpid():
+            return current
+        with self._lock:
+            if self._services is None or self._services.pid != os.getpid():
+                # After a fork the inherited object is unusable; do not close it
+                # (its channels belong to the parent), just replace it.
+                self._services = Services(self.config)
+            return self._services
+
+    def close(self) -> None:
+        if self._services is not None and self._services.pid == os.getpid():
+            self._services.close()
+            self._services = None
+
+
+def services(app: Flask | None = None) -> Services:
+    """The Services of this process for `app` (default: the current app)."""
+    holder: ServicesHolder = (app or current_app).extensions["ic"]
+    return holder.get()
+
+
+def require_model_info() -> classifier_pb2.ModelInfo:
+    info = services().classifier.model_info()
+    if not info.labels:
+        raise ApiError(503, "unavailable", "the classifier reported no labels")
+    return info
