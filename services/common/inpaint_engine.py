@@ -45,7 +45,7 @@ class StopSignal:
     """Tells a long-running engine to give up: the client went away or the deadline passed.
 
     Engines that can stop early poll `should_stop()` or hand `seconds_left()` and
-    `event` to native code; the others simply run to the end.
+    `event` to native code, and raise EngineStopped; the others run to the end.
     """
 
     event: threading.Event = field(default_factory=threading.Event)
@@ -60,6 +60,10 @@ class StopSignal:
         if self.deadline is None:
             return None
         return max(0.0, self.deadline - time.monotonic())
+
+
+class EngineStopped(Exception):
+    """An engine gave up because its StopSignal fired (client gone, deadline passed)."""
 
 
 class InpaintEngine(ABC):

@@ -25,6 +25,7 @@ from services.common.grpc_server import GrpcService, ServerConfig
 from services.common.images import ImageLimits, decode_image, decode_mask, raw_image
 from services.common.inpaint_engine import (
     EngineRegistry,
+    EngineStopped,
     InpaintEngine,
     StopSignal,
     run_engine,
@@ -73,6 +74,17 @@ def _stop_signal_for(context: grpc.ServicerContext) -> StopSignal:
     return stop
 
 
+def _abort_stopped(context: grpc.ServicerContext, stop: StopSignal, engine: str) -> None:
+    if stop.event.is_set():
+        context.abort(
+            grpc.StatusCode.CANCELLED, f"engine {engine!r} stopped: the call was cancelled"
+        )
+    context.abort(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        f"engine {engine!r} stopped: the deadline passed before it finished",
+    )
+
+
 class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
     def __init__(self, registry: EngineRegistry, settings: InpainterSettings) -> None:
         self.registry = registry
@@ -104,9 +116,11 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
         image = self._decode_image(request.image)
         height, width = image.shape[:2]
         mask = decode_mask(request.mask, width, height, what="mask")
-        result = run_engine(
-            engine, image, mask, params, request.seed, _stop_signal_for(context), what="mask"
-        )
+        stop = _stop_signal_for(context)
+        try:
+            result = run_engine(engine, image, mask, params, request.seed, stop, what="mask")
+        except EngineStopped:
+            _abort_stopped(context, stop, engine.name)
         return inpainter_pb2.InpaintResponse(
             image=raw_image(result),
             engine=engine.name,
@@ -137,7 +151,10 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
                 raise futures.CancelledError()
             what = f"masks[{index}]"
             mask = decode_mask(request.masks[index], width, height, what=what)
-            result = run_engine(engine, image, mask, params, request.seed, stop, what=what)
+            try:
+                result = run_engine(engine, image, mask, params, request.seed, stop, what=what)
+            except EngineStopped as exc:  # the call is over; nobody waits for this result
+                raise futures.CancelledError() from exc
             return inpainter_pb2.InpaintManyResult(
                 index=index,
                 image=raw_image(result),
