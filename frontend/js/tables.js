@@ -89,6 +89,7 @@ export class PredictionTable {
     for (const row of rows) {
       const tr = document.createElement('tr');
       tr.dataset.classId = String(row.classId);
+      tr.dataset.probability = String(row.probability);
       tr.tabIndex = 0;
       const selected = row.classId === selectedId;
       tr.setAttribute('aria-selected', String(selected));

@@ -1,0 +1,358 @@
+"""The web page in headless Chromium against the real gateway and services.
+
+A person's path through the page: choose the soccer photo, brush over the
+ball, see "soccer ball" drop, undo and redo, show a class activation map on
+both images, upload a photo of their own, and get a plain-words error for a
+file that is not an image. Screenshots go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.support.processes import ARTIFACTS, ServiceProcess, free_port
+from tests.support.tools import require_executable
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = ARTIFACTS / "screenshots"
+WORKING_SIZE = 227
+# The soccer ball in soccer.jpg (227x227): centre and radius in pixels.
+BALL_CENTRE = (40, 144)
+BALL_RADIUS = 6
+SOCCER_BALL = 805  # ImageNet class id of "soccer ball"
+BUSY_DONE = "document.querySelector('#compare').getAttribute('aria-busy') === 'false'"
+
+
+@pytest.fixture(scope="module")
+def page_url(classifier_service, inpainter_service, images_dir):
+    port = free_port()
+    gateway = ServiceProcess(
+        "gateway",
+        port=port,
+        env={
+            "IC_HTTP_HOST": "127.0.0.1",
+            "IC_HTTP_PORT": str(port),
+            "IC_CLASSIFIER_ADDR": classifier_service.address,
+            "IC_INPAINT_BACKENDS": inpainter_service.address,
+            "IC_GALLERY_DIR": str(images_dir),
+            "IC_GATEWAY_WORKERS": "1",
+        },
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        name=f"gateway_browser_{port}",
+    )
+    with gateway:
+        yield f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = require_executable("chromium", "apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, page_url):
+    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda err: page_errors.append(str(err)))
+    page.goto(page_url)
+    page.wait_for_selector(".thumb", timeout=20_000)
+    yield page
+    context.close()
+    assert not page_errors, f"uncaught errors in the page: {page_errors}"
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def choose_gallery_photo(page, photo_id: str, title: str) -> None:
+    page.click(f'.thumb[data-image-id="{photo_id}"]')
+    wait_for_classified(page, title)
+
+
+def wait_for_classified(page, title: str) -> None:
+    page.wait_for_function(
+        """title => document.querySelector('#original-caption').textContent.includes(title)
+             && document.querySelector('#original-table tbody tr[data-class-id]')
+             && document.querySelector('#compare').getAttribute('aria-busy') === 'false'""",
+        arg=title,
+        timeout=30_000,
+    )
+
+
+def table_probabilities(page, table: str) -> dict[int, float]:
+    rows = page.eval_on_selector_all(
+        f"#{table} tbody tr[data-class-id]",
+        "rows => rows.map(r => [Number(r.dataset.classId), Number(r.dataset.probability)])",
+    )
+    return dict(rows)
+
+
+def set_brush_size(page, size: int) -> None:
+    page.fill("#brush-size", str(size))
+    page.dispatch_event("#brush-size", "input")
+
+
+def drag(page, points: list[tuple[float, float]]) -> None:
+    """A stroke through `points` given in pixels of the working copy."""
+    box = page.locator("#paint-canvas").bounding_box()
+    scale = box["width"] / WORKING_SIZE
+    xs = [box["x"] + x * scale for x, _ in points]
+    ys = [box["y"] + y * scale for _, y in points]
+    page.mouse.move(xs[0], ys[0])
+    page.mouse.down()
+    for x, y in zip(xs[1:], ys[1:], strict=True):
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+
+
+def wait_for_edits(page, count: int) -> None:
+    page.wait_for_function(
+        f"""() => document.querySelector('#modified-caption').textContent
+                    .startsWith('{count} edit') && {BUSY_DONE}""",
+        timeout=30_000,
+    )
+
+
+RECORD_FORMS = """() => {
+  // Keep a copy of every multipart request the page sends (the browser does not
+  // expose Blob bodies to the test driver).
+  window.sentForms = [];
+  const send = window.fetch;
+  window.fetch = async (url, init) => {
+    if (init && init.body instanceof FormData) {
+      const parts = {};
+      for (const [name, value] of init.body.entries()) {
+        parts[name] = value instanceof Blob
+          ? Array.from(new Uint8Array(await value.arrayBuffer())) : value;
+      }
+      window.sentForms.push({ url: String(url), parts });
+    }
+    return send(url, init);
+  };
+}"""
+
+
+def sent_forms(page, path: str) -> list[dict[str, bytes | str]]:
+    forms = page.evaluate("() => window.sentForms")
+    return [
+        {k: bytes(v) if isinstance(v, list) else v for k, v in form["parts"].items()}
+        for form in forms
+        if form["url"].endswith(path)
+    ]
+
+
+def test_brushing_the_ball_lowers_soccer_ball_and_undo_restores_it(page):
+    choose_gallery_photo(page, "soccer", "Soccer")
+    original = table_probabilities(page, "original-table")
+    assert max(original, key=original.get) == SOCCER_BALL
+    assert table_probabilities(page, "modified-table") == original
+
+    set_brush_size(page, 22)
+    left, right = BALL_CENTRE[0] - 14, BALL_CENTRE[0] + 14
+    page.evaluate(RECORD_FORMS)
+    drag(page, [(left, BALL_CENTRE[1] - 4), (right, BALL_CENTRE[1] - 4)])
+    # A second stroke at once, while the first edit is still in flight: it waits its turn.
+    drag(page, [(left, BALL_CENTRE[1] + 6), (right, BALL_CENTRE[1] + 6)])
+    wait_for_edits(page, 2)
+    screenshot(page, "01-soccer-ball-removed")
+
+    # What was sent: the working copy and a same-size mask, non-zero on the ball only.
+    edits = sent_forms(page, "/api/v1/edit")
+    assert len(edits) == 2
+    parts = edits[0]
+    image = Image.open(io.BytesIO(parts["image"]))
+    mask = np.asarray(Image.open(io.BytesIO(parts["mask"])).convert("RGBA"))
+    assert image.size == (WORKING_SIZE, WORKING_SIZE)
+    assert mask.shape[:2] == (WORKING_SIZE, WORKING_SIZE)
+    painted = mask.max(axis=2) > 0
+    assert painted[BALL_CENTRE[1] - 4, BALL_CENTRE[0]]
+    assert not painted[40, 200] and not painted[200, 40]
+    assert parts["classes"].split(",")[0] == str(SOCCER_BALL)
+    # The second stroke was applied to the result of the first.
+    assert edits[1]["image"] != parts["image"]
+
+    edited = table_probabilities(page, "modified-table")
+    assert set(edited) == set(original), "the modified table follows the original's top 5"
+    assert edited[SOCCER_BALL] < original[SOCCER_BALL] - 0.05
+    change = page.text_content(f'#modified-table tr[data-class-id="{SOCCER_BALL}"] .change')
+    assert change.startswith("▼")
+
+    page.keyboard.press("Control+z")
+    wait_for_edits(page, 1)
+    page.keyboard.press("Control+z")
+    page.wait_for_function(
+        "document.querySelector('#modified-caption').textContent.startsWith('Brush')"
+    )
+    assert table_probabilities(page, "modified-table") == original
+    assert page.is_disabled("#undo-button")
+
+    page.keyboard.press("Control+y")
+    wait_for_edits(page, 1)
+    page.keyboard.press("Control+Shift+z")
+    wait_for_edits(page, 2)
+    assert table_probabilities(page, "modified-table") == edited
+
+    # The other view of the table: the modified image's own top 5.
+    page.click('[data-table-mode="own"]')
+    own = table_probabilities(page, "modified-table")
+    assert list(own.values()) == sorted(own.values(), reverse=True)
+    screenshot(page, "02-new-top5")
+
+    page.click("#reset-button")
+    page.wait_for_function(
+        "document.querySelector('#modified-caption').textContent.includes('reset')"
+    )
+    page.click('[data-table-mode="pinned"]')
+    assert table_probabilities(page, "modified-table") == original
+
+
+CAM_STATS = """id => {
+  const c = document.getElementById(id);
+  const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let opaque = 0, min = 255, max = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] === 0) continue;
+    opaque++;
+    const luma = 0.3 * data[i] + 0.59 * data[i + 1] + 0.11 * data[i + 2];
+    min = Math.min(min, luma); max = Math.max(max, luma);
+  }
+  return {opaque, spread: max - min, pixels: c.width * c.height};
+}"""
+
+
+def test_selecting_a_row_shows_its_cam_on_both_images(page):
+    choose_gallery_photo(page, "soccer", "Soccer")
+    for canvas in ("original-cam", "modified-cam"):
+        assert page.evaluate(CAM_STATS, canvas)["opaque"] == 0, "no map before a row is chosen"
+
+    set_brush_size(page, 22)
+    drag(page, [(BALL_CENTRE[0] - 12, BALL_CENTRE[1]), (BALL_CENTRE[0] + 12, BALL_CENTRE[1])])
+    wait_for_edits(page, 1)
+
+    page.click(f'#modified-table tr[data-class-id="{SOCCER_BALL}"]')
+    page.wait_for_function("document.querySelector('#cam-status').textContent.includes('soccer')")
+    page.wait_for_function(BUSY_DONE)
+    for canvas in ("original-cam", "modified-cam"):
+        stats = page.evaluate(CAM_STATS, canvas)
+        assert stats["opaque"] == stats["pixels"], f"{canvas} is not fully drawn"
+        assert stats["spread"] > 100, f"{canvas} is flat: not a map"
+    for table in ("original-table", "modified-table"):
+        selected = page.get_attribute(
+            f'#{table} tr[data-class-id="{SOCCER_BALL}"]', "aria-selected"
+        )
+        assert selected == "true"
+    # The maps differ: the ball is gone on one of them.
+    differs = page.evaluate(
+        """() => {
+          const px = id => { const c = document.getElementById(id);
+            return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
+          const a = px('original-cam'), b = px('modified-cam');
+          let diff = 0; for (let i = 0; i < a.length; i++) diff += Math.abs(a[i] - b[i]);
+          return diff;
+        }"""
+    )
+    assert differs > 0
+    page.fill("#cam-opacity", "85")
+    page.dispatch_event("#cam-opacity", "input")
+    assert (
+        page.evaluate("getComputedStyle(document.getElementById('modified-cam')).opacity") == "0.85"
+    )
+    screenshot(page, "03-cam-both-images")
+
+    page.click(f'#original-table tr[data-class-id="{SOCCER_BALL}"]')  # again: hides the map
+    page.wait_for_function("document.querySelector('#cam-status').textContent.startsWith('Click')")
+    assert page.evaluate(CAM_STATS, "original-cam")["opaque"] == 0
+
+
+def test_uploaded_png_is_cropped_and_classified(page, tmp_path, photo_rgb):
+    # A wide PNG: the page centre-crops it to a square working copy.
+    wide = Image.fromarray(photo_rgb("lighthouse")).resize((340, 227))
+    path = tmp_path / "my-lighthouse.png"
+    wide.save(path)
+    page.set_input_files("#upload-input", str(path))
+    wait_for_classified(page, "my-lighthouse.png")
+    top = page.get_attribute("#original-table tbody tr[data-class-id]", "data-class-id")
+    labels = json.loads(urllib.request.urlopen(page.url + "api/v1/labels").read())["labels"]
+    assert labels[int(top)].startswith("beacon")
+    size = page.evaluate(
+        "[document.getElementById('original-canvas').width, "
+        "document.getElementById('original-canvas').height]"
+    )
+    assert size == [WORKING_SIZE, WORKING_SIZE]
+    assert page.is_hidden("#error-banner")
+    screenshot(page, "04-uploaded-png")
+
+
+def test_a_file_that_is_not_an_image_gets_a_plain_error(page):
+    choose_gallery_photo(page, "soccer", "Soccer")
+    page.set_input_files(
+        "#upload-input",
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a picture"}],
+    )
+    page.wait_for_selector("#error-banner:not([hidden])", timeout=20_000)
+    message = page.text_content("#error-text")
+    assert "notes.txt" in message
+    assert "PNG, JPEG or WebP" in message  # the API's own words
+    # Nothing changed: the soccer photo is still the one being edited.
+    assert "Soccer" in page.text_content("#original-caption")
+    screenshot(page, "05-error-not-an-image")
+    page.click("#error-banner .dismiss")
+    assert page.is_hidden("#error-banner")
+
+
+def test_backends_shortcuts_and_tutorial(page):
+    choose_gallery_photo(page, "soccer", "Soccer")
+    info = json.loads(urllib.request.urlopen(page.url + "api/v1/info").read())
+    options = page.eval_on_selector_all(
+        "#backend-select option", "os => os.map(o => [o.value, o.disabled, o.selected])"
+    )
+    assert [name for name, _, _ in options] == [b["name"] for b in info["backends"]]
+    default = next(b["name"] for b in info["backends"] if b["default"])
+    assert page.input_value("#backend-select") == default
+    assert all(
+        disabled == (not b["available"])
+        for (_, disabled, _), b in zip(options, info["backends"], strict=True)
+    )
+
+    page.select_option("#backend-select", "navier-stokes")
+    drag(page, [(BALL_CENTRE[0] - 10, BALL_CENTRE[1]), (BALL_CENTRE[0] + 10, BALL_CENTRE[1])])
+    wait_for_edits(page, 1)
+    assert "navier-stokes" in page.text_content("#modified-caption")
+
+    before = int(page.input_value("#brush-size"))
+    page.keyboard.press("]")
+    page.keyboard.press("]")
+    assert int(page.input_value("#brush-size")) > before
+    page.keyboard.press("[")
+    page.keyboard.press("[")
+    page.keyboard.press("[")
+    assert int(page.input_value("#brush-size")) < before
+
+    page.click("#help-button")
+    page.wait_for_selector("#tutorial[open]")
+    assert "Step 1 of" in page.text_content("#tutorial .step-counter")
+    page.click('#tutorial [data-action="next"]')
+    assert "Step 2 of" in page.text_content("#tutorial .step-counter")
+    assert "brush" in page.inner_text("#tutorial .step:not([hidden])").lower()
+    screenshot(page, "06-tutorial")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#tutorial:not([open])", state="attached")
+    assert page.is_hidden("#explain-panel"), "the Explain panel stays hidden until filled"
