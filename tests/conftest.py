@@ -86,3 +86,7 @@ def inpainter_service():
 def patchmatch_service():
     with ServiceProcess("services.patchmatch", health_service="ic.v1.Inpainter") as proc:
         yield proc
+
+
+# The gateway's fixtures (gateway_service, stroke_png) live in their own module.
+from tests.gateway_fixtures import gateway_service, stroke_png  # noqa: E402, F401
