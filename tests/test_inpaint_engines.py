@@ -3,12 +3,25 @@ run_engine's guarantees) and the OpenCV engines called directly."""
 
 from __future__ import annotations
 
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
 from services.common.errors import EngineUnavailable, InvalidInput
-from services.common.inpaint_engine import EngineParam, EngineRegistry, InpaintEngine, run_engine
+from services.common.inpaint_engine import (
+    EngineParam,
+    EngineRegistry,
+    EngineStopped,
+    InpaintEngine,
+    StopSignal,
+    run_engine,
+)
 from services.inpainter.engines import ENGINES, BlurEngine, MeanEngine, build_registry
+from services.patchmatch import native
+from services.patchmatch.engines import PatchMatchEngine
+from services.patchmatch.resynthesizer_engine import ResynthesizerEngine
 from tests.support.inpainting import assert_only_mask_changed, assert_sky_fill, kite_mask
 
 
@@ -147,3 +160,84 @@ def test_blur_engine_widens_until_a_huge_hole_is_filled():
     engine = BlurEngine()
     output = run_engine(engine, image, mask, engine.resolve_params({"sigma": 1}), seed=0)
     assert np.all(output[mask] == (0, 200, 0))
+
+
+# -- the patchmatch service's engines, called directly --------------------------
+
+
+def _kite(photo_rgb):
+    image = photo_rgb("lighthouse")
+    return image, kite_mask(image.shape)
+
+
+def test_patchmatch_engine_fills_the_kite_and_repeats_with_its_seed(photo_rgb):
+    engine = PatchMatchEngine()
+    assert engine.availability() == (True, ""), "run `make native`"
+    image, mask = _kite(photo_rgb)
+    params = engine.resolve_params({})
+    first = run_engine(engine, image, mask, params, seed=1)
+    assert_only_mask_changed(image, first, mask)
+    assert_sky_fill(image, first, mask)
+    assert np.array_equal(run_engine(engine, image, mask, params, seed=1), first)
+    assert not np.array_equal(run_engine(engine, image, mask, params, seed=2), first)
+
+
+def test_patchmatch_engine_params_and_stopping(photo_rgb):
+    engine = PatchMatchEngine()
+    assert [p.name for p in engine.params] == [p.name for p in native.PARAMS]
+    with pytest.raises(InvalidInput, match="patch_size must be an odd integer"):
+        engine.resolve_params({"patch_size": 8})
+    image, mask = _kite(photo_rgb)
+    stop = StopSignal()
+    stop.event.set()
+    with pytest.raises(EngineStopped):
+        run_engine(engine, image, mask, engine.resolve_params({}), seed=0, stop=stop)
+
+
+def test_patchmatch_engine_reports_an_unbuilt_library(monkeypatch, tmp_path):
+    monkeypatch.setattr(native, "LIBRARY_PATH", tmp_path / "libpatchmatch.so")
+    monkeypatch.setattr(native, "_library", None)
+    available, reason = PatchMatchEngine().availability()
+    assert not available and "make native" in reason
+
+
+def test_resynthesizer_engine_is_deterministic_and_safe_from_threads(photo_rgb):
+    engine = ResynthesizerEngine()
+    assert engine.availability() == (True, "")
+    image = np.ascontiguousarray(photo_rgb("hockey")[:100, :120])
+    masks = []
+    for i in range(4):
+        mask = np.zeros(image.shape[:2], dtype=bool)
+        mask[10 + 15 * i : 30 + 15 * i, 20 + 18 * i : 45 + 18 * i] = True
+        masks.append(mask)
+    params = engine.resolve_params({})
+    serial = [run_engine(engine, image, mask, params, seed=0) for mask in masks]
+    # The seed does not matter: the library reseeds itself with a constant.
+    assert np.array_equal(run_engine(engine, image, masks[0], params, seed=99), serial[0])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda m: run_engine(engine, image, m, params, seed=0), masks))
+    for one, other in zip(serial, parallel, strict=True):
+        assert np.array_equal(one, other)
+
+
+def test_resynthesizer_engine_fills_the_kite_with_sky(photo_rgb):
+    engine = ResynthesizerEngine()
+    image, mask = _kite(photo_rgb)
+    output = run_engine(engine, image, mask, engine.resolve_params({"order": 2}), seed=0)
+    assert_only_mask_changed(image, output, mask)
+    assert_sky_fill(image, output, mask)
+
+
+def test_resynthesizer_engine_unavailable_when_the_library_cannot_load(monkeypatch):
+    # A None entry in sys.modules makes the import fail as a missing package would.
+    monkeypatch.setitem(sys.modules, "resynthesizer", None)
+    monkeypatch.delitem(sys.modules, "resynthesizer.resynthesizer", raising=False)
+    engine = ResynthesizerEngine()
+    available, reason = engine.availability()
+    assert not available
+    assert "cannot be loaded" in reason and "pip install resynthesizer" in reason
+    image = np.zeros((10, 10, 3), dtype=np.uint8)
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[2:4, 2:4] = True
+    with pytest.raises(EngineUnavailable, match="cannot be loaded"):
+        run_engine(engine, image, mask, engine.resolve_params({}), seed=0)

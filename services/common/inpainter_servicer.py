@@ -75,14 +75,14 @@ def _stop_signal_for(context: grpc.ServicerContext) -> StopSignal:
 
 
 def _abort_stopped(context: grpc.ServicerContext, stop: StopSignal, engine: str) -> None:
-    if stop.event.is_set():
+    # gRPC also fires the termination callback (setting stop.event) when the
+    # deadline passes, so the deadline is checked first.
+    if stop.deadline is not None and time.monotonic() >= stop.deadline:
         context.abort(
-            grpc.StatusCode.CANCELLED, f"engine {engine!r} stopped: the call was cancelled"
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"engine {engine!r} stopped: the deadline passed before it finished",
         )
-    context.abort(
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        f"engine {engine!r} stopped: the deadline passed before it finished",
-    )
+    context.abort(grpc.StatusCode.CANCELLED, f"engine {engine!r} stopped: the call was cancelled")
 
 
 class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
