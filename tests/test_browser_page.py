@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.processes import ARTIFACTS, ServiceProcess, free_port
+from tests.gateway_fixtures import GatewayProcess, wait_until
+from tests.support.processes import ARTIFACTS, ServiceProcess
 from tests.support.tools import require_executable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,24 +32,8 @@ BUSY_DONE = "document.querySelector('#compare').getAttribute('aria-busy') === 'f
 
 
 @pytest.fixture(scope="module")
-def page_url(classifier_service, inpainter_service, images_dir):
-    port = free_port()
-    gateway = ServiceProcess(
-        "gateway",
-        port=port,
-        env={
-            "IC_HTTP_HOST": "127.0.0.1",
-            "IC_HTTP_PORT": str(port),
-            "IC_CLASSIFIER_ADDR": classifier_service.address,
-            "IC_INPAINT_BACKENDS": inpainter_service.address,
-            "IC_GALLERY_DIR": str(images_dir),
-            "IC_GATEWAY_WORKERS": "1",
-        },
-        ready_url=f"http://127.0.0.1:{port}/readyz",
-        name=f"gateway_browser_{port}",
-    )
-    with gateway:
-        yield f"http://127.0.0.1:{port}/"
+def page_url(gateway_service):
+    return gateway_service.url + "/"
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +341,49 @@ def test_backends_shortcuts_and_tutorial(page):
     page.keyboard.press("Escape")
     page.wait_for_selector("#tutorial:not([open])", state="attached")
     assert page.is_hidden("#explain-panel"), "the Explain panel stays hidden until filled"
+
+
+def test_unavailable_backend_falls_back_with_a_notice(
+    browser, classifier_service, inpainter_service, images_dir
+):
+    # A patchmatch service of this test's own, so killing it harms no other test.
+    with (
+        ServiceProcess(
+            "services.patchmatch", health_service="ic.v1.Inpainter", name="patchmatch_browser"
+        ) as patchmatch,
+        GatewayProcess(
+            classifier_service.address,
+            [inpainter_service.address, patchmatch.address],
+            IC_GALLERY_DIR=str(images_dir),
+        ) as gateway,
+    ):
+        context = browser.new_context(viewport={"width": 1200, "height": 1000})
+        page = context.new_page()
+        page.goto(gateway.url + "/")
+        choose_gallery_photo(page, "soccer", "Soccer")
+        page.select_option("#backend-select", "patchmatch")
+
+        patchmatch.kill()
+        wait_until(
+            lambda: (
+                not any(
+                    b["available"]
+                    for b in gateway.get("/api/v1/info").json()["backends"]
+                    if b["name"] == "patchmatch"
+                )
+            ),
+            what="the gateway to notice patchmatch is down",
+        )
+        drag(page, [(BALL_CENTRE[0] - 10, BALL_CENTRE[1]), (BALL_CENTRE[0] + 10, BALL_CENTRE[1])])
+        wait_for_edits(page, 1)
+        notice = page.text_content("#notice-text")
+        assert "patchmatch" in notice and "telea" in notice
+        assert page.is_visible("#notice-banner")
+        screenshot(page, "07-fallback-notice")
+
+        # A fresh page lists the dead backend, disabled.
+        page.reload()
+        page.wait_for_selector('#backend-select option[value="patchmatch"]', state="attached")
+        assert page.is_disabled('#backend-select option[value="patchmatch"]')
+        assert page.input_value("#backend-select") == "telea"
+        context.close()
