@@ -31,7 +31,9 @@ class GatewayConfig:
     gallery_dir: Path = REPO / "gallery"
     frontend_dir: Path = REPO / "frontend"
     max_upload_bytes: int = 10 * MiB
-    max_pixels: int = 4096 * 4096
+    # 12.6 MP: a phone's 4032x3024 photo passes; so does any side up to max_side,
+    # but not a full 4096x4096 square (the services' own, looser limit).
+    max_pixels: int = 4096 * 3072
     max_side: int = 4096
     # zlib level of the PNGs in answers: 0 (stored, fastest) .. 9.
     png_compression: int = 1

@@ -51,7 +51,7 @@ def test_info_describes_model_backends_and_limits(gateway_service):
     assert all(b["description"] for b in backends.values())
     assert body["limits"] == {
         "max_upload_bytes": 10 * 1024 * 1024,
-        "max_pixels": 4096 * 4096,
+        "max_pixels": 4096 * 3072,
         "max_side": 4096,
         "max_top_k": 1000,
         "max_cams": 16,
