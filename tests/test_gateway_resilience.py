@@ -1,0 +1,137 @@
+"""Degrade, don't fail: backends dying and coming back, deadlines, rate limits.
+
+Each test owns the processes it kills, so the session's services stay up.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import classifier_process
+from tests.gateway_fixtures import GatewayProcess, wait_until
+from tests.support.processes import ServiceProcess
+from tests.support.tools import require
+
+
+def inpainter_process(module: str) -> ServiceProcess:
+    return ServiceProcess(module, health_service="ic.v1.Inpainter")
+
+
+def backends_of(gateway) -> dict[str, dict]:
+    return {b["name"]: b for b in gateway.get("/api/v1/info").json()["backends"]}
+
+
+def test_inpaint_falls_back_when_the_patchmatch_service_dies(
+    classifier_service, photo_bytes, stroke_png
+):
+    with (
+        inpainter_process("services.inpainter") as opencv,
+        inpainter_process("services.patchmatch") as patchmatch,
+        GatewayProcess(classifier_service.address, [opencv.address, patchmatch.address]) as gw,
+    ):
+        require(
+            backends_of(gw)["patchmatch"]["available"],
+            "the PatchMatch engine",
+            "build it with `make native`",
+        )
+        parts = {"image": photo_bytes("soccer"), "mask": stroke_png}
+        before = gw.post("/api/v1/inpaint", files=parts, data={"backend": "patchmatch"}).json()
+        assert (before["backend"], before["fallback"]) == ("patchmatch", False)
+
+        patchmatch.kill()
+        after = gw.post("/api/v1/inpaint", files=parts, data={"backend": "patchmatch"})
+        assert after.status_code == 200, after.text
+        assert (after.json()["backend"], after.json()["fallback"]) == ("telea", True)
+        edit = gw.post("/api/v1/edit", files=parts, data={"backend": "patchmatch"}).json()
+        assert (edit["backend"], edit["fallback"]) == ("telea", True)
+        assert edit["predictions"]
+        wait_until(lambda: backends_of(gw)["patchmatch"]["available"] is False, what="info")
+        assert backends_of(gw)["telea"]["available"] is True
+        assert gw.get("/readyz").status_code == 200  # one inpainting backend is enough
+
+        opencv.kill()
+        none_left = gw.post("/api/v1/inpaint", files=parts, data={"backend": "patchmatch"})
+        assert none_left.status_code == 503, none_left.text
+        assert none_left.json()["error"]["code"] == "unavailable"
+        assert "no inpainting backend" in none_left.json()["error"]["message"]
+        not_ready = gw.get("/readyz")
+        assert not_ready.status_code == 503
+        assert "every inpainting backend" in not_ready.json()["error"]["message"]
+
+
+def test_readyz_follows_the_classifier_down_and_back_up(model_path, inpainter_service, photo_bytes):
+    first = classifier_process(model_path).start()
+    port = first.port
+    try:
+        with GatewayProcess(first.address, [inpainter_service.address]) as gw:
+            assert gw.get("/readyz").status_code == 200
+            first.kill()
+            down = gw.get("/readyz")
+            assert down.status_code == 503
+            message = down.json()["error"]["message"]
+            assert "classifier" in message and str(port) in message
+            classify = gw.post("/api/v1/classify", files={"image": photo_bytes("soccer")})
+            assert classify.status_code == 503
+            assert "classifier" in classify.json()["error"]["message"]
+
+            second = ServiceProcess(
+                "services.classifier",
+                port=port,
+                env=first.env | {"IC_GRPC_PORT": str(port)},
+                health_service="ic.v1.Classifier",
+            ).start()
+            try:
+                wait_until(lambda: gw.get("/readyz").status_code == 200, what="/readyz 200")
+                again = gw.post("/api/v1/classify", files={"image": photo_bytes("soccer")})
+                assert again.status_code == 200
+                assert again.json()["predictions"][0]["label"] == "soccer ball"
+            finally:
+                second.stop()
+    finally:
+        first.stop()
+
+
+@pytest.fixture(scope="module")
+def impatient_gateway(classifier_service, inpainter_service):
+    """Deadlines far shorter than any real call: every call misses it."""
+    with GatewayProcess(
+        classifier_service.address,
+        [inpainter_service.address],
+        IC_CLASSIFY_TIMEOUT_S="0.001",
+        IC_INPAINT_TIMEOUT_S="0.001",
+    ) as gw:
+        yield gw
+
+
+def test_a_missed_classifier_deadline_is_504(impatient_gateway, photo_bytes):
+    reply = impatient_gateway.post("/api/v1/classify", files={"image": photo_bytes("soccer")})
+    assert reply.status_code == 504, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "deadline_exceeded" and "classifier" in error["message"]
+
+
+def test_a_missed_inpainter_deadline_is_504(impatient_gateway, photo_bytes, stroke_png):
+    reply = impatient_gateway.post(
+        "/api/v1/inpaint", files={"image": photo_bytes("soccer"), "mask": stroke_png}
+    )
+    assert reply.status_code == 504, reply.text
+    assert reply.json()["error"]["code"] == "deadline_exceeded"
+
+
+def test_rate_limit_answers_429_then_recovers_nothing_else(
+    classifier_service, inpainter_service, photo_bytes
+):
+    with GatewayProcess(
+        classifier_service.address, [inpainter_service.address], IC_RATE_LIMIT_PER_MIN="3"
+    ) as gw:
+        image = {"image": photo_bytes("soccer")}
+        statuses = [gw.post("/api/v1/classify", files=image).status_code for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        limited = gw.post("/api/v1/classify", files=image)
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert "3 per minute" in limited.json()["error"]["message"]
+        assert int(limited.headers["Retry-After"]) >= 1
+        # Reading is not limited: the page can still load.
+        assert gw.get("/api/v1/info").status_code == 200
+        assert gw.get("/healthz").status_code == 200
