@@ -62,9 +62,9 @@ def page(browser, page_url):
     assert not page_errors, f"uncaught errors in the page: {page_errors}"
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = True) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 def choose_gallery_photo(page, photo_id: str, title: str) -> None:
@@ -337,7 +337,7 @@ def test_backends_shortcuts_and_tutorial(page):
     page.click('#tutorial [data-action="next"]')
     assert "Step 2 of" in page.text_content("#tutorial .step-counter")
     assert "brush" in page.inner_text("#tutorial .step:not([hidden])").lower()
-    screenshot(page, "06-tutorial")
+    screenshot(page, "06-tutorial", full_page=False)
     page.keyboard.press("Escape")
     page.wait_for_selector("#tutorial:not([open])", state="attached")
     assert page.is_hidden("#explain-panel"), "the Explain panel stays hidden until filled"
@@ -379,6 +379,11 @@ def test_unavailable_backend_falls_back_with_a_notice(
         notice = page.text_content("#notice-text")
         assert "patchmatch" in notice and "telea" in notice
         assert page.is_visible("#notice-banner")
+        # The menu now tells the truth: patchmatch disabled, the default chosen.
+        page.wait_for_selector(
+            '#backend-select option[value="patchmatch"]:disabled', state="attached"
+        )
+        assert page.input_value("#backend-select") == "telea"
         screenshot(page, "07-fallback-notice")
 
         # A fresh page lists the dead backend, disabled.

@@ -215,6 +215,7 @@ async function pushAnswer(answer, extra) {
   if (entry.fallback) {
     messages.showNotice(`The “${extra.requested || 'requested'}” backend was unavailable, ` +
       `so “${answer.backend}” inpainted this stroke.`);
+    refreshBackends();
   }
   return entry;
 }
@@ -333,10 +334,12 @@ async function download() {
 
 // ---------- set-up ----------
 
-function setUpBackends(info) {
+/** Fill the backend menu from /info; keep the person's choice while it is available. */
+function setUpBackends(info, keep) {
   el.backend.replaceChildren();
   const backends = info.backends || [];
-  const preferred = backends.find((b) => b.default && b.available) || backends.find((b) => b.available);
+  const preferred = backends.find((b) => b.name === keep && b.available) ||
+    backends.find((b) => b.default && b.available) || backends.find((b) => b.available);
   for (const b of backends) {
     const option = new Option(b.available ? b.name : `${b.name} (unavailable)`, b.name);
     option.title = b.description || b.name;
@@ -346,6 +349,16 @@ function setUpBackends(info) {
   }
   el.backend.title = preferred?.description || '';
   if (!preferred) messages.showError('No inpainting backend is available: brushing cannot remove anything now.');
+}
+
+/** After a fallback: ask the gateway which backends work now, so the menu tells the truth. */
+async function refreshBackends() {
+  try {
+    state.info = await api.getInfo();
+    setUpBackends(state.info, el.backend.value);
+  } catch (err) {
+    messages.showError(err, 'The list of inpainting backends could not be refreshed');
+  }
 }
 
 /** Working sizes the server accepts (its pixel and side limits). */
