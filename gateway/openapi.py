@@ -275,10 +275,10 @@ def core_paths() -> dict[str, dict]:
             "The 1000 class labels in class-id order.", "Labels", error_answers("503")
         ),
         "/api/v1/gallery": get_operation("The example photos.", "Gallery"),
-        "/api/v1/gallery/{file}": {
+        "/api/v1/gallery/{filename}": {
             "get": {
                 "summary": "One gallery photo (the url of a gallery entry).",
-                "parameters": [path_param("file", {"type": "string"}, "soccer.jpg")],
+                "parameters": [path_param("filename", {"type": "string"}, "soccer.jpg")],
                 "responses": {"200": photo_answer, **error_answers("404")},
             }
         },
