@@ -392,3 +392,33 @@ def test_unavailable_backend_falls_back_with_a_notice(
         assert page.is_disabled('#backend-select option[value="patchmatch"]')
         assert page.input_value("#backend-select") == "telea"
         context.close()
+
+
+def test_touch_stroke_on_a_phone_sized_screen(browser, page_url):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 800}, has_touch=True, is_mobile=True
+    )
+    page = context.new_page()
+    page.goto(page_url)
+    choose_gallery_photo(page, "soccer", "Soccer")
+    # Nothing but the (scrolling) gallery is wider than the screen.
+    too_wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+             .filter(e => !e.closest('#gallery') && e.getBoundingClientRect().right > innerWidth + 1)
+             .map(e => e.tagName + '#' + e.id + '.' + e.className)"""
+    )
+    assert not too_wide
+    page.locator("#paint-canvas").scroll_into_view_if_needed()
+    box = page.locator("#paint-canvas").bounding_box()
+    scale = box["width"] / WORKING_SIZE
+    x0, y = box["x"] + (BALL_CENTRE[0] - 12) * scale, box["y"] + BALL_CENTRE[1] * scale
+    # A finger drag, as the touch screen sends it (pointer events of type "touch").
+    cdp = context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y}]})
+    for step in range(1, 7):
+        point = {"x": x0 + step * 4 * scale, "y": y}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    wait_for_edits(page, 1)
+    screenshot(page, "08-phone-after-touch-stroke")
+    context.close()
