@@ -108,8 +108,9 @@ def test_registry_lookup_default_and_disabled():
         registry.require_available(registry.get("missing"))
     with pytest.raises(SystemExit, match="default engine 'nope'"):
         EngineRegistry("test", [ScribbleEngine()], "nope")
-    with pytest.raises(SystemExit, match="cannot disable unknown engines"):
-        EngineRegistry("test", [ScribbleEngine()], "scribble", disabled=["nope"])
+    # Another service's engine names (one shared IC_DISABLE_ENGINES) are ignored.
+    shared = EngineRegistry("test", [ScribbleEngine()], "scribble", disabled=["resynthesizer"])
+    assert shared.availability(shared.get("scribble")) == (True, "")
 
 
 def test_opencv_registry_lists_every_engine_with_telea_default():

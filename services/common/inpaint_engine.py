@@ -15,6 +15,7 @@ bit-identical.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from services.common.errors import EngineUnavailable, InvalidInput
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ class EngineRegistry:
     """The engines one service offers, by name, and which one is the default.
 
     `disabled` names engines an operator switched off (IC_DISABLE_ENGINES): they
-    are still listed, as unavailable, so clients learn why they cannot use them.
+    are still listed, as unavailable, so clients learn why they cannot use them;
+    names this service does not have are ignored with a warning.
     """
 
     def __init__(
@@ -144,14 +148,17 @@ class EngineRegistry:
             raise SystemExit(
                 f"{service}: the default engine {default!r} is not one of {self.names()}"
             )
-        unknown = set(disabled) - set(self._engines)
+        unknown = sorted(set(disabled) - set(self._engines))
         if unknown:
-            raise SystemExit(
-                f"{service}: cannot disable unknown engines {sorted(unknown)}; "
-                f"engines are {self.names()}"
+            # One IC_DISABLE_ENGINES may be shared by both services (one
+            # environment for `make run`), so names of other services' engines
+            # are expected here: ignored, but said, in case of a typo.
+            log.warning(
+                "IC_DISABLE_ENGINES names engines this service does not have",
+                extra={"ignored": unknown, "engines": self.names()},
             )
         self.default = default
-        self.disabled = frozenset(disabled)
+        self.disabled = frozenset(disabled) & set(self._engines)
 
     def names(self) -> list[str]:
         return list(self._engines)
