@@ -51,7 +51,7 @@ class InpainterSettings:
                 max_pixels=env_int("IC_MAX_PIXELS", defaults.max_pixels),
             ),
             max_masks=env_int("IC_MAX_MASKS", 1024),
-            threads=env_int("IC_INPAINT_THREADS", min(4, os.cpu_count() or 1)),
+            threads=env_int("IC_INPAINT_THREADS", min(4, len(os.sched_getaffinity(0)))),
         )
         if settings.max_masks < 1 or settings.threads < 1:
             raise SystemExit("IC_MAX_MASKS and IC_INPAINT_THREADS must be at least 1")
