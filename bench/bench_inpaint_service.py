@@ -1,7 +1,7 @@
 """Inpainting latency per engine, through gRPC against the bare engine call, and
 InpaintMany's parallelism against one-by-one calls.
 
-    .venv/bin/python bench/bench_inpaint.py [--iterations 20]
+    .venv/bin/python bench/bench_inpaint_service.py [--iterations 20]
 
 Prints, in one run, for every available engine of both services (telea,
 navier-stokes, blur, mean; patchmatch, resynthesizer):
