@@ -422,3 +422,57 @@ def test_touch_stroke_on_a_phone_sized_screen(browser, page_url):
     wait_for_edits(page, 1)
     screenshot(page, "08-phone-after-touch-stroke")
     context.close()
+
+
+def test_a_larger_working_size_is_what_is_sent(page):
+    choose_gallery_photo(page, "soccer", "Soccer")
+    brush_before = int(page.input_value("#brush-size"))
+    page.select_option("#size-select", "512")
+    wait_for_classified(page, "512×512")
+    sizes = page.evaluate(
+        "['original-canvas', 'modified-canvas', 'paint-canvas']"
+        ".map(id => [document.getElementById(id).width, document.getElementById(id).height])"
+    )
+    assert sizes == [[512, 512]] * 3
+    # The brush keeps covering the same part of the picture.
+    assert int(page.input_value("#brush-size")) == round(brush_before * 512 / WORKING_SIZE)
+    page.evaluate(RECORD_FORMS)
+    box = page.locator("#paint-canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.63)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.22, box["y"] + box["height"] * 0.63, steps=4)
+    page.mouse.up()
+    wait_for_edits(page, 1)
+    (sent,) = sent_forms(page, "/api/v1/edit")
+    assert Image.open(io.BytesIO(sent["image"])).size == (512, 512)
+    assert Image.open(io.BytesIO(sent["mask"])).size == (512, 512)
+    modified = page.evaluate("document.getElementById('modified-canvas').width")
+    assert modified == 512
+
+
+def test_other_modules_can_push_an_image_as_an_undoable_edit(page):
+    """The hook js/explain.js uses: applyInpaintedImage() adds an ordinary history entry."""
+    choose_gallery_photo(page, "soccer", "Soccer")
+    depth = page.evaluate(
+        """async () => {
+          const { app } = await import('./js/app.js');
+          await app.ready;
+          // A grey square over the ball, drawn on the current image.
+          const canvas = document.createElement('canvas');
+          canvas.width = canvas.height = app.size;
+          const ctx = canvas.getContext('2d');
+          ctx.drawImage(app.currentCanvas(), 0, 0);
+          ctx.fillStyle = '#6a8f4a';
+          ctx.fillRect(28, 132, 24, 24);
+          const blob = await new Promise(r => canvas.toBlob(r, 'image/png'));
+          await app.applyInpaintedImage(blob, { note: 'fix-it', backend: 'telea' });
+          return app.history.depth;
+        }"""
+    )
+    assert depth == 1
+    wait_for_edits(page, 1)
+    assert "fix-it" in page.text_content("#modified-caption")
+    page.keyboard.press("Control+z")
+    page.wait_for_function(
+        "document.querySelector('#modified-caption').textContent.startsWith('Brush')"
+    )

@@ -288,7 +288,7 @@ function render() {
   const edits = history.depth;
   el.modifiedCaption.textContent = current.kind === 'original' ? 'Brush over the image to remove a region'
     : `${edits} edit${edits === 1 ? '' : 's'}` + (current.backend ? ` · last by ${current.backend}` : '') +
-      (current.kind === 'reset' ? ' · reset to the original' : '');
+      (current.kind === 'reset' ? ' · reset to the original' : '') + (current.note ? ` · ${current.note}` : '');
   updateControls();
   showCams();
 }
@@ -370,7 +370,14 @@ function setUpSizes(info) {
   }
   if (el.size.selectedOptions[0]?.disabled) el.size.value = [...el.size.options].find((o) => !o.disabled)?.value;
   state.size = Number(el.size.value);
+  setBrushLimits();
+}
+
+/** The brush can cover up to a third of the picture, whatever the working size. */
+function setBrushLimits() {
   brush.setLimits(2, Math.round(state.size / 3));
+  el.brushSize.max = String(brush.max);
+  el.brushSize.value = String(brush.size);
 }
 
 function wireControls() {
@@ -396,7 +403,7 @@ function wireControls() {
     const old = state.size;
     state.size = Number(el.size.value);
     // Keep the brush covering the same part of the picture.
-    brush.setLimits(2, Math.round(state.size / 3));
+    setBrushLimits();
     brush.setSize((brush.size * state.size) / old);
     if (state.source) {
       if (history.depth) messages.showNotice(`Working size is now ${state.size} px: the photo was reloaded and its edits cleared.`);
@@ -460,7 +467,7 @@ async function start() {
 /**
  * What other modules (js/explain.js) use. Await `app.ready` before reading it.
  *  - currentCanvas()/currentBlob(): the image being edited (working copy, PNG)
- *  - applyInpaintedImage(base64Png|Blob, {label, backend}): classify it and push it
+ *  - applyInpaintedImage(base64Png|Blob, {note, backend}): classify it and push it
  *    as an ordinary undoable edit
  *  - showError(err, context) / showNotice(text) / busy(promise, label): page feedback
  *  - events: 'image' (a new photo was chosen), 'change' (the history moved)
@@ -485,13 +492,13 @@ export const app = {
   showError: (err, context) => messages.showError(err, context),
   showNotice: (text) => messages.showNotice(text),
   busy: (promise, label) => spinner.during(promise, label),
-  async applyInpaintedImage(image, { label = 'explain', backend } = {}) {
+  async applyInpaintedImage(image, { note = 'from Explain', backend } = {}) {
     const blob = image instanceof Blob ? image : api.base64ToBlob(image);
     const base64 = image instanceof Blob ? await blobToBase64(image) : image;
     const answer = await spinner.during(api.classify({
       image: blob, topK: PINNED_COUNT, classes: pinnedIds(), cam: camIdsForEdit(),
     }, { signal: state.controller.signal }), 'Classifying…');
-    return pushAnswer({ ...answer, image: base64, backend, fallback: false }, { kind: label, requested: backend });
+    return pushAnswer({ ...answer, image: base64, backend, fallback: false }, { kind: 'external', note, requested: backend });
   },
 };
 
