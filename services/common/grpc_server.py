@@ -144,6 +144,10 @@ class _ServiceInterceptor(grpc.ServerInterceptor):
             start = time.perf_counter()
             try:
                 yield from behaviour(request, context)
+            except GeneratorExit:
+                # The client went away mid-stream: grpc closes the generator.
+                self._finish(method, start, grpc.StatusCode.CANCELLED)
+                raise
             except Exception as exc:
                 if _is_abort(exc, context):
                     self._finish(method, start, context.code() or grpc.StatusCode.UNKNOWN)
