@@ -16,7 +16,8 @@ MiB = 1024 * 1024
 def grpc_target(address: str) -> str:
     """`host:port` -> `dns:///host:port`, so every replica behind a name gets traffic."""
     address = address.strip()
-    return address if "://" in address or address.startswith("unix:") else f"dns:///{address}"
+    explicit = ("unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
+    return address if "://" in address or address.startswith(explicit) else f"dns:///{address}"
 
 
 @dataclass
