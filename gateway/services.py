@@ -35,22 +35,6 @@ class ClassifierClient:
         self.stub = classifier_pb2_grpc.ClassifierStub(self.channel)
         self._model_info: classifier_pb2.ModelInfo | None = None
 
-    def request(
-        self,
-        images: list,
-        top_k: int,
-        pinned: list[int],
-        cam_ids: list[int],
-        cam_top_k: bool,
-    ) -> classifier_pb2.ClassifyRequest:
-        return classifier_pb2.ClassifyRequest(
-            images=images,
-            top_k=top_k,
-            pinned_class_ids=pinned,
-            cam_class_ids=cam_ids,
-            cam_top_k=cam_top_k,
-        )
-
     def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.ClassifyResponse:
         try:
             return self.stub.Classify(
