@@ -4,9 +4,11 @@
 
 import * as api from './api.js';
 import { Brush } from './brush.js';
-import { camFromBase64, drawCam, drawLegend } from './colormap.js';
+import { drawCam, drawLegend } from './colormap.js';
+import { blobToBase64, ensureCams, makeEntry, tableRows } from './entries.js';
 import { EditHistory } from './history.js';
-import { canvasFromBase64Png, canvasToPng, centreCropSquare, decodeImage, showOn } from './imaging.js';
+import { canvasFromBase64Png, canvasToPng, centreCropSquare, showOn } from './imaging.js';
+import { PhotoPicker } from './picker.js';
 import { PredictionTable, shortLabel } from './tables.js';
 import { Messages, Spinner, Tutorial, bindShortcuts } from './ui.js';
 
@@ -46,29 +48,9 @@ const state = {
   editing: false,
 };
 
+const picker = new PhotoPicker({ gallery: el.gallery, upload: el.upload, messages, onPhoto: loadPhoto });
 const originalTable = new PredictionTable($('original-table'), { onSelect: selectClass });
 const modifiedTable = new PredictionTable($('modified-table'), { showChange: true, onSelect: selectClass });
-
-// ---------- entries (one per image state) ----------
-
-function toPrediction(p) {
-  return { classId: p.class_id, label: p.label, probability: p.probability, rank: p.rank };
-}
-
-/** A history entry from an image and its classify/edit answer. */
-async function makeEntry(canvas, blob, answer, extra = {}) {
-  const top = (answer.predictions || []).map(toPrediction);
-  const probs = new Map();
-  top.forEach((p, i) => probs.set(p.classId, { ...p, rank: p.rank || i + 1 }));
-  for (const p of (answer.pinned || []).map(toPrediction)) probs.set(p.classId, p);
-  const entry = { canvas, blob, top, probs, cams: new Map(), camRequests: new Map(), ...extra };
-  await addCams(entry, answer.cams);
-  return entry;
-}
-
-async function addCams(entry, cams) {
-  for (const cam of cams || []) entry.cams.set(cam.class_id, await camFromBase64(cam.png));
-}
 
 const pinnedIds = () => (history.original ? history.original.top.slice(0, PINNED_COUNT).map((p) => p.classId) : []);
 
@@ -112,56 +94,7 @@ async function loadPhoto(bitmap, title) {
   brush.enabled = true;
   events.dispatchEvent(new CustomEvent('image', { detail: { title, size: state.size } }));
   // Fetch the top-5 CAMs now, so a click on a row shows its map at once.
-  ensureCams(entry, pinnedIds()).catch((err) => messages.showError(err, 'Class activation maps'));
-}
-
-async function loadFrom(source, title) {
-  messages.clearError();
-  let bitmap;
-  try {
-    bitmap = await decodeImage(source);
-  } catch (err) {
-    // Ask the API for its verdict on the file, so the words match the contract.
-    if (source instanceof Blob) {
-      try {
-        await api.classify({ image: source, topK: 1 });
-      } catch (apiErr) {
-        messages.showError(apiErr, `“${title}” cannot be used`);
-        return;
-      }
-    }
-    messages.showError(err, `“${title}” cannot be used`);
-    return;
-  }
-  try {
-    await loadPhoto(bitmap, title);
-  } catch (err) {
-    messages.showError(err, `Could not classify “${title}”`);
-  }
-}
-
-async function showGallery() {
-  const { images } = await api.getGallery();
-  el.gallery.replaceChildren();
-  for (const image of images) {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'thumb';
-    button.dataset.imageId = image.id;
-    button.title = image.title;
-    button.setAttribute('aria-label', `Use the photo “${image.title}”`);
-    const img = document.createElement('img');
-    img.src = image.url;
-    img.alt = '';
-    img.loading = 'lazy';
-    button.append(img);
-    button.addEventListener('click', () => {
-      for (const b of el.gallery.querySelectorAll('.thumb')) b.setAttribute('aria-pressed', String(b === button));
-      loadFrom(image.url, image.title);
-    });
-    el.gallery.append(button);
-  }
-  return images;
+  ensureCams(entry, pinnedIds(), state.controller.signal).catch((err) => messages.showError(err, 'Class activation maps'));
 }
 
 // ---------- brush strokes -> edits ----------
@@ -222,19 +155,6 @@ async function pushAnswer(answer, extra) {
 
 // ---------- CAMs ----------
 
-/** Make sure `entry` has the CAMs of `classIds`, asking the API for the missing ones. */
-async function ensureCams(entry, classIds) {
-  const missing = classIds.filter((id) => !entry.cams.has(id) && !entry.camRequests.has(id));
-  if (missing.length) {
-    const request = api.classify({ image: entry.blob, topK: 1, classes: missing, cam: missing },
-      { signal: state.controller.signal })
-      .then((answer) => addCams(entry, answer.cams))
-      .finally(() => missing.forEach((id) => entry.camRequests.delete(id)));
-    missing.forEach((id) => entry.camRequests.set(id, request));
-  }
-  await Promise.all(classIds.map((id) => entry.camRequests.get(id)).filter(Boolean));
-}
-
 async function showCams() {
   const id = state.selectedClass;
   const pairs = [[history.original, el.originalCam], [history.current, el.modifiedCam]];
@@ -246,7 +166,7 @@ async function showCams() {
   const label = shortLabel((history.original.probs.get(id) || history.current.probs.get(id) || {}).label || id);
   el.camStatus.textContent = `Showing where the model sees “${label}” (class ${id}).`;
   try {
-    await Promise.all(pairs.map(([entry]) => spinner.during(ensureCams(entry, [id]), 'Computing the activation map…')));
+    await Promise.all(pairs.map(([entry]) => spinner.during(ensureCams(entry, [id], state.controller.signal), 'Computing the activation map…')));
   } catch (err) {
     messages.showError(err, 'Class activation map');
     return;
@@ -264,14 +184,6 @@ function selectClass(classId) {
 
 // ---------- rendering ----------
 
-function rowsFor(entry, ids, original) {
-  return ids.map((id) => {
-    const p = entry.probs.get(id) || { classId: id, label: original.probs.get(id)?.label || `class ${id}`, probability: NaN };
-    const before = original.probs.get(id);
-    return { ...p, classId: id, change: before ? p.probability - before.probability : null };
-  });
-}
-
 function render() {
   const original = history.original;
   const current = history.current;
@@ -280,7 +192,7 @@ function render() {
   showOn(el.modifiedCanvas, current.canvas);
   const ownIds = current.top.slice(0, PINNED_COUNT).map((p) => p.classId);
   originalTable.render(original.top.slice(0, PINNED_COUNT), state.selectedClass);
-  modifiedTable.render(rowsFor(current, state.tableMode === 'own' ? ownIds : pinnedIds(), original),
+  modifiedTable.render(tableRows(current, state.tableMode === 'own' ? ownIds : pinnedIds(), original),
     state.selectedClass);
   const top1 = original.top[0];
   el.originalCaption.textContent = `${original.title} · ${original.canvas.width}×${original.canvas.height}` +
@@ -410,22 +322,6 @@ function wireControls() {
       loadPhoto(state.source, state.sourceTitle).catch((err) => messages.showError(err, 'Could not reload the photo'));
     }
   });
-  el.upload.addEventListener('change', () => {
-    const file = el.upload.files[0];
-    el.upload.value = ''; // choosing the same file again must still load it
-    if (file) {
-      el.gallery.querySelectorAll('.thumb').forEach((b) => b.setAttribute('aria-pressed', 'false'));
-      loadFrom(file, file.name);
-    }
-  });
-  // Dropping a file anywhere on the page loads it too.
-  document.addEventListener('dragover', (e) => e.preventDefault());
-  document.addEventListener('drop', (e) => {
-    const file = e.dataTransfer?.files?.[0];
-    if (!file) return;
-    e.preventDefault();
-    loadFrom(file, file.name);
-  });
   for (const button of el.tableModes) {
     button.addEventListener('click', () => {
       state.tableMode = button.dataset.tableMode;
@@ -456,7 +352,7 @@ async function start() {
     messages.showError(err, 'The server did not describe itself');
   }
   try {
-    const images = await showGallery();
+    const images = await picker.showGallery();
     const first = el.gallery.querySelector('.thumb');
     if (first && images.length) first.click();
   } catch (err) {
@@ -501,10 +397,3 @@ export const app = {
     return pushAnswer({ ...answer, image: base64, backend, fallback: false }, { kind: 'external', note, requested: backend });
   },
 };
-
-async function blobToBase64(blob) {
-  const bytes = new Uint8Array(await blob.arrayBuffer());
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
