@@ -1,0 +1,235 @@
+"""POST /api/v1/explain against the real gateway, classifier and inpainter:
+map semantics on a constructed image, fix-it, faithfulness, bad input,
+streaming progress and cancellation when the client goes away."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import time
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.gateway_fixtures import png_bytes
+
+SOCCER_BALL = 805
+RUGBY_BALL = 768
+BEACON = 437
+
+
+def gray(text: str) -> np.ndarray:
+    image = Image.open(io.BytesIO(base64.b64decode(text, validate=True)))
+    assert image.format == "PNG"
+    return np.asarray(image)
+
+
+def explain(gateway, image: bytes, **fields) -> requests.Response:
+    data = {k: str(v) for k, v in fields.items()}
+    return gateway.post("/api/v1/explain", files={"image": ("x.png", image)}, data=data)
+
+
+def metric(gateway, name: str) -> float:
+    text = gateway.get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return sample.value
+    return 0.0
+
+
+def test_default_grid_gives_maps_at_the_image_size(gateway_service, photo_bytes):
+    reply = explain(gateway_service, photo_bytes("soccer"))
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert (body["windows"], body["window"], body["stride"]) == (169, 48, 16)
+    assert body["target"]["class_id"] == SOCCER_BALL and body["target"]["rank"] == 1
+    assert len(body["competitors"]) == 3
+    assert SOCCER_BALL not in [c["class_id"] for c in body["competitors"]]
+    for item in [body["hinder"], body["support"], *body["competitors"]]:
+        image = gray(item["png"])
+        assert image.shape == (227, 227) and image.dtype == np.uint8
+        assert 0 <= item["min"] <= item["max"]
+        if item["max"] > item["min"]:
+            assert image.max() == 255 and image.min() == 0
+    # Inpainting windows over the ball removes evidence for "soccer ball".
+    assert body["support"]["max"] > 0.5
+    assert body["backend"] == "telea" and body["fallback"] is False
+
+
+def lighthouse_in_the_corner(photo_rgb) -> tuple[np.ndarray, np.ndarray]:
+    """The soccer photo with the lighthouse tower pasted into its top-right corner."""
+    soccer = photo_rgb("soccer").copy()
+    tower = Image.fromarray(photo_rgb("lighthouse")).crop((85, 60, 160, 200))
+    patch = np.asarray(tower.resize((100, 140), Image.Resampling.BILINEAR))
+    soccer[:140, -100:] = patch
+    inside = np.zeros(soccer.shape[:2], dtype=bool)
+    inside[:140, -100:] = True
+    return soccer, inside
+
+
+def test_a_pasted_patch_hinders_the_photo_class_and_supports_its_own(gateway_service, photo_rgb):
+    composite, inside = lighthouse_in_the_corner(photo_rgb)
+    reply = explain(gateway_service, png_bytes(composite), target=SOCCER_BALL, competitors=5)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    hinder = gray(body["hinder"]["png"]).astype(float)
+    beacon = [c for c in body["competitors"] if c["class_id"] == BEACON]
+    assert beacon, (
+        f"the lighthouse is not a competitor: {[c['label'] for c in body['competitors']]}"
+    )
+    lighthouse = gray(beacon[0]["png"]).astype(float)
+    for name, image in (("hinder", hinder), ("beacon", lighthouse)):
+        peak = np.unravel_index(np.argmax(image), image.shape)
+        assert inside[peak], f"{name} peaks outside the pasted patch, at {peak}"
+        assert image[inside].mean() > 2 * image[~inside].mean(), name
+
+
+def test_fix_it_removes_what_hinders_and_raises_the_target(gateway_service, photo_bytes):
+    reply = explain(gateway_service, photo_bytes("soccer"), target=RUGBY_BALL, fix="true")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    fix = body["fix"]
+    assert fix["applied"] is True
+    assert 0 < fix["fraction"] <= 0.05
+    mask = gray(fix["mask"]) > 0
+    assert mask.mean() == pytest.approx(fix["fraction"])
+    fixed = np.asarray(Image.open(io.BytesIO(base64.b64decode(fix["image"]))).convert("RGB"))
+    original = np.asarray(Image.open(io.BytesIO(photo_bytes("soccer"))).convert("RGB"))
+    assert np.array_equal(fixed[~mask], original[~mask])
+    assert not np.array_equal(fixed[mask], original[mask])
+    assert fix["target"]["class_id"] == RUGBY_BALL
+    assert fix["target"]["probability"] > fix["probability_before"]
+    assert fix["became_top1"] == (fix["target"]["rank"] == 1)
+    assert fix["top1"]["rank"] == 1
+
+
+def test_faithfulness_compares_the_maps_with_baselines(gateway_service, photo_bytes):
+    reply = explain(gateway_service, photo_bytes("soccer"), target=RUGBY_BALL, faithfulness="true")
+    assert reply.status_code == 200, reply.text
+    score = reply.json()["faithfulness"]
+    assert set(score["removal"]) == {"hinder", "random", "cam_least"}
+    for rows in score["removal"].values():
+        assert [row["fraction"] for row in rows] == [0.01, 0.02, 0.05, 0.1, 0.2]
+    for curves in (score["deletion"], score["insertion"]):
+        assert set(curves) == {"support", "cam", "random"}
+        for curve in curves.values():
+            assert len(curve["p_target"]) == len(score["curve_fractions"]) == 11
+            assert 0 <= curve["auc"] <= 1
+    # Removing the most hindering 5% helps the target more than a random 5%.
+    rise = {m: rows[2]["rise"] for m, rows in score["removal"].items()}
+    assert rise["hinder"] > rise["random"]
+
+
+@pytest.mark.parametrize(
+    "fields,words",
+    [
+        ({"window": 300}, "larger than the 227x227 image"),
+        ({"stride": 0}, "stride must be at least 1"),
+        ({"window": 16, "stride": 20}, "larger than the window"),
+        ({"target": 1000}, "target 1000 is not a class id"),
+        ({"target": "ball"}, "not an integer"),
+        ({"window": 8, "stride": 1}, "at most 1024 are allowed"),
+        ({"competitors": 11}, "competitors=11 is out of range"),
+        ({"competitors": -1}, "competitors=-1 is out of range"),
+        ({"fix": "true", "fix_fraction": 0.5}, "fix_fraction=0.5 is out of range"),
+        ({"fix": "perhaps"}, "not a boolean"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_problem(gateway_service, photo_bytes, fields, words):
+    before = metric(gateway_service, "ic_explain_windows_classified_total")
+    reply = explain(gateway_service, photo_bytes("soccer"), **fields)
+    assert reply.status_code == 400, reply.text
+    assert words in reply.json()["error"]["message"]
+    assert metric(gateway_service, "ic_explain_windows_classified_total") == before
+
+
+def test_unknown_backend_is_a_404(gateway_service, photo_bytes):
+    reply = explain(gateway_service, photo_bytes("soccer"), backend="nonesuch")
+    assert reply.status_code == 404
+    assert "unknown backend" in reply.json()["error"]["message"]
+
+
+def test_streaming_progress_reaches_the_total(gateway_service, photo_bytes):
+    reply = gateway_service.post(
+        "/api/v1/explain",
+        files={"image": ("soccer.jpg", photo_bytes("soccer"))},
+        data={"window": "64", "stride": "32"},
+        headers={"Accept": "application/x-ndjson"},
+        stream=True,
+    )
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in reply.iter_lines() if line]
+    progress, final = lines[:-1], lines[-1]
+    assert progress[0] == {"done": 0, "total": 49}
+    done = [p["done"] for p in progress]
+    assert done == sorted(done) and done[-1] == 49
+    assert {p["total"] for p in progress} == {49}
+    assert final["windows"] == 49 and "hinder" in final
+
+
+def open_streaming_request(url: str, image: bytes, fields: dict[str, str]) -> socket.socket:
+    """Send a streaming explain request by hand, so the test can hang up mid-answer."""
+    boundary = "explaintestboundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n".encode()
+        + image
+        + b"\r\n"
+    )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    where = urlparse(url)
+    sock = socket.create_connection((where.hostname, where.port), timeout=30)
+    head = (
+        f"POST /api/v1/explain HTTP/1.1\r\nHost: {where.netloc}\r\n"
+        "Accept: application/x-ndjson\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body)
+    return sock
+
+
+def test_a_client_that_hangs_up_stops_the_work(gateway_service, inpainter_service, photo_bytes):
+    cancelled_before = metric(gateway_service, "ic_explain_cancelled_total")
+    start = metric(gateway_service, "ic_explain_windows_classified_total")
+    # 961 windows: several seconds of work, far more than happens before the hang-up.
+    sock = open_streaming_request(
+        gateway_service.url, photo_bytes("soccer"), {"window": "48", "stride": "6"}
+    )
+    received = b""
+    while received.count(b'"done"') < 3:  # the headers, then a few progress lines
+        chunk = sock.recv(65536)
+        assert chunk, "the gateway closed the stream early"
+        received += chunk
+    sock.close()
+
+    deadline = time.monotonic() + 20
+    while metric(gateway_service, "ic_explain_cancelled_total") <= cancelled_before:
+        assert time.monotonic() < deadline, "the explanation was not cancelled"
+        time.sleep(0.2)
+    stopped_at = metric(gateway_service, "ic_explain_windows_classified_total")
+    time.sleep(1.5)
+    assert metric(gateway_service, "ic_explain_windows_classified_total") == stopped_at
+    assert stopped_at - start < 961
+    # The inpainter saw its streams cancelled.
+    log = inpainter_service.log_path.read_text(errors="replace")
+    assert "InpaintMany stopped early" in log or '"code": "CANCELLED"' in log
+
+
+def test_openapi_describes_explain(gateway_service):
+    document = gateway_service.get("/api/v1/openapi.json").json()
+    post = document["paths"]["/api/v1/explain"]["post"]
+    assert "application/x-ndjson" in post["responses"]["200"]["content"]
+    assert "ExplainResult" in document["components"]["schemas"]
