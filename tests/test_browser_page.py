@@ -476,3 +476,30 @@ def test_other_modules_can_push_an_image_as_an_undoable_edit(page):
     page.wait_for_function(
         "document.querySelector('#modified-caption').textContent.startsWith('Brush')"
     )
+
+
+def test_following_another_class_adds_it_to_every_edit(page):
+    choose_gallery_photo(page, "soccer", "Soccer")
+    page.wait_for_selector("#track-input:not([disabled])")
+    page.fill("#track-input", "golf ball")
+    page.click('#track-form button[type="submit"]')
+    golf_ball = page.locator('#modified-table tr[data-class-id="574"]')
+    golf_ball.wait_for()
+    assert "followed" in golf_ball.text_content()
+    assert golf_ball.get_attribute("aria-selected") == "true"
+    page.evaluate(RECORD_FORMS)
+    drag(page, [(BALL_CENTRE[0] - 10, BALL_CENTRE[1]), (BALL_CENTRE[0] + 10, BALL_CENTRE[1])])
+    wait_for_edits(page, 1)
+    (sent,) = sent_forms(page, "/api/v1/edit")
+    assert "574" in sent["classes"].split(",")
+    probability = float(golf_ball.get_attribute("data-probability"))
+    assert 0 <= probability < 1
+    assert golf_ball.locator(".change").text_content() != "–"
+
+    page.fill("#track-input", "no such thing at all")
+    page.click('#track-form button[type="submit"]')
+    page.wait_for_selector("#error-banner:not([hidden])")
+    assert "no such thing at all" in page.text_content("#error-text")
+
+    page.click("#track-clear")
+    page.wait_for_selector('#modified-table tr[data-class-id="574"]', state="detached")

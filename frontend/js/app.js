@@ -5,11 +5,12 @@
 import * as api from './api.js';
 import { Brush } from './brush.js';
 import { drawCam, drawLegend } from './colormap.js';
-import { blobToBase64, ensureCams, makeEntry, tableRows } from './entries.js';
+import { blobToBase64, ensureCams, ensureProbs, makeEntry, tableRows } from './entries.js';
 import { EditHistory } from './history.js';
 import { canvasFromBase64Png, canvasToPng, centreCropSquare, showOn } from './imaging.js';
 import { PhotoPicker } from './picker.js';
 import { PredictionTable, shortLabel } from './tables.js';
+import { ClassTracker, MAX_TRACKED } from './track.js';
 import { Messages, Spinner, Tutorial, bindShortcuts } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
@@ -44,18 +45,25 @@ const state = {
   controller: new AbortController(),
   selectedClass: null,
   tableMode: 'pinned',
+  trackedIds: [], // classes the person added to the modified table
   strokeQueue: [], // finished strokes waiting for the edit in flight
   editing: false,
 };
 
 const picker = new PhotoPicker({ gallery: el.gallery, upload: el.upload, messages, onPhoto: loadPhoto });
+const tracker = new ClassTracker({
+  form: $('track-form'), input: $('track-input'), list: $('label-list'), clear: $('track-clear'),
+  messages, onAdd: followClass, onClear: unfollowAll,
+});
 const originalTable = new PredictionTable($('original-table'), { onSelect: selectClass });
 const modifiedTable = new PredictionTable($('modified-table'), { showChange: true, onSelect: selectClass });
 
-const pinnedIds = () => (history.original ? history.original.top.slice(0, PINNED_COUNT).map((p) => p.classId) : []);
+const originalTopIds = () => (history.original ? history.original.top.slice(0, PINNED_COUNT).map((p) => p.classId) : []);
+/** The classes every edit reports: the original's top 5 and the ones the person follows. */
+const pinnedIds = () => [...new Set([...originalTopIds(), ...state.trackedIds])];
 
 function camIdsForEdit() {
-  const ids = new Set(pinnedIds());
+  const ids = new Set(originalTopIds());
   if (state.selectedClass !== null) ids.add(state.selectedClass);
   return [...ids];
 }
@@ -71,6 +79,8 @@ async function loadPhoto(bitmap, title) {
   state.source = bitmap;
   state.sourceTitle = title;
   state.selectedClass = null;
+  state.trackedIds = [];
+  tracker.setCount(0);
   brush.enabled = false;
   brush.reset(state.size);
   messages.clearNotice();
@@ -94,7 +104,7 @@ async function loadPhoto(bitmap, title) {
   brush.enabled = true;
   events.dispatchEvent(new CustomEvent('image', { detail: { title, size: state.size } }));
   // Fetch the top-5 CAMs now, so a click on a row shows its map at once.
-  ensureCams(entry, pinnedIds(), state.controller.signal).catch((err) => messages.showError(err, 'Class activation maps'));
+  ensureCams(entry, originalTopIds(), state.controller.signal).catch((err) => messages.showError(err, 'Class activation maps'));
 }
 
 // ---------- brush strokes -> edits ----------
@@ -143,7 +153,7 @@ async function pumpStrokes() {
 async function pushAnswer(answer, extra) {
   const canvas = await canvasFromBase64Png(answer.image, state.size);
   const entry = await makeEntry(canvas, api.base64ToBlob(answer.image), answer,
-    { ...extra, backend: answer.backend, fallback: Boolean(answer.fallback) });
+    { ...extra, backend: answer.backend, fallback: Boolean(answer.fallback), ms: answer.timing_ms?.total });
   history.push(entry);
   if (entry.fallback) {
     messages.showNotice(`The “${extra.requested || 'requested'}” backend was unavailable, ` +
@@ -177,6 +187,20 @@ async function showCams() {
   }
 }
 
+function followClass(classId) {
+  if (!history.original) return;
+  if (!pinnedIds().includes(classId) && state.trackedIds.length < MAX_TRACKED) state.trackedIds.push(classId);
+  tracker.setCount(state.trackedIds.length);
+  state.tableMode = 'pinned';
+  selectClass(classId);
+}
+
+function unfollowAll() {
+  state.trackedIds = [];
+  tracker.setCount(0);
+  render();
+}
+
 function selectClass(classId) {
   state.selectedClass = classId;
   render();
@@ -191,15 +215,21 @@ function render() {
   showOn(el.originalCanvas, original.canvas);
   showOn(el.modifiedCanvas, current.canvas);
   const ownIds = current.top.slice(0, PINNED_COUNT).map((p) => p.classId);
+  const rowIds = state.tableMode === 'own' ? ownIds : pinnedIds();
   originalTable.render(original.top.slice(0, PINNED_COUNT), state.selectedClass);
-  modifiedTable.render(tableRows(current, state.tableMode === 'own' ? ownIds : pinnedIds(), original),
-    state.selectedClass);
+  modifiedTable.render(tableRows(current, rowIds, original)
+    .map((row) => ({ ...row, tracked: state.trackedIds.includes(row.classId) })), state.selectedClass);
+  // A followed class added after this image was classified: ask for its probability.
+  ensureProbs(current, rowIds, state.controller.signal)
+    .then((fetched) => fetched && history.current === current && render())
+    .catch((err) => messages.showError(err, 'Classification'));
   const top1 = original.top[0];
   el.originalCaption.textContent = `${original.title} · ${original.canvas.width}×${original.canvas.height}` +
     (top1 ? ` · “${shortLabel(top1.label)}”` : '');
   const edits = history.depth;
   el.modifiedCaption.textContent = current.kind === 'original' ? 'Brush over the image to remove a region'
     : `${edits} edit${edits === 1 ? '' : 's'}` + (current.backend ? ` · last by ${current.backend}` : '') +
+      (current.ms ? ` in ${Math.round(current.ms)} ms` : '') +
       (current.kind === 'reset' ? ' · reset to the original' : '') + (current.note ? ` · ${current.note}` : '');
   updateControls();
   showCams();
@@ -351,6 +381,7 @@ async function start() {
   } catch (err) {
     messages.showError(err, 'The server did not describe itself');
   }
+  tracker.load().catch((err) => messages.showError(err, 'The class names could not be loaded'));
   try {
     const images = await picker.showGallery();
     const first = el.gallery.querySelector('.thumb');

@@ -39,6 +39,15 @@ export async function ensureCams(entry, classIds, signal) {
   await Promise.all(classIds.map((id) => entry.camRequests.get(id)).filter(Boolean));
 }
 
+/** Make sure `entry` knows the probabilities of `classIds` (pinned classes added later). */
+export async function ensureProbs(entry, classIds, signal) {
+  const missing = classIds.filter((id) => !entry.probs.has(id));
+  if (!missing.length) return false;
+  const answer = await api.classify({ image: entry.blob, topK: 1, classes: missing }, { signal });
+  for (const p of (answer.pinned || []).map(toPrediction)) entry.probs.set(p.classId, p);
+  return true;
+}
+
 /** Table rows of `entry` for `ids`, each with its change against `original`. */
 export function tableRows(entry, ids, original) {
   return ids.map((id) => {

@@ -10,6 +10,7 @@ export function shortLabel(label) {
 }
 
 export function percent(probability) {
+  if (Number.isNaN(probability)) return '…';
   const value = probability * 100;
   if (value >= 10) return `${value.toFixed(1)}%`;
   if (value >= 0.01) return `${value.toFixed(2)}%`;
@@ -98,6 +99,7 @@ export class PredictionTable {
       const name = cell('td', 'class-name');
       name.append(cell('span', 'label', shortLabel(row.label)));
       if (row.rank) name.append(cell('span', 'rank', `#${row.rank}`));
+      if (row.tracked) name.append(cell('span', 'tag', 'followed'));
 
       const confidence = cell('td', 'confidence');
       const bar = cell('span', 'bar');
