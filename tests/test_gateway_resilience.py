@@ -5,7 +5,10 @@ Each test owns the processes it kills, so the session's services stay up.
 
 from __future__ import annotations
 
+import collections
+
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import classifier_process
 from tests.gateway_fixtures import GatewayProcess, wait_until
@@ -135,3 +138,32 @@ def test_rate_limit_answers_429_then_recovers_nothing_else(
         # Reading is not limited: the page can still load.
         assert gw.get("/api/v1/info").status_code == 200
         assert gw.get("/healthz").status_code == 200
+
+
+def test_several_workers_answer_and_metrics_add_up(classifier_service, inpainter_service):
+    """gunicorn with two workers: each opens its own channels after the fork, and
+    /metrics counts the requests of both, whichever worker answers /metrics."""
+    with GatewayProcess(
+        classifier_service.address, [inpainter_service.address], IC_GATEWAY_WORKERS="2"
+    ) as gw:
+        workers = collections.Counter()
+        # Which worker accepts a new connection is the kernel's choice; ask until
+        # both have answered a good number of requests.
+        for _ in range(400):
+            reply = gw.get("/api/v1/info")
+            assert reply.status_code == 200
+            workers[reply.json()["served_by"]["gateway"]] += 1
+            if len(workers) == 2 and min(workers.values()) >= 5:
+                break
+        assert len(workers) == 2, f"one worker answered every request: {workers}"
+        counted = 0.0
+        for _ in range(4):  # each /metrics may come from either worker: all must add up
+            text = gw.get("/metrics").text
+            counted = sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "ic_http_requests_total"
+                and sample.labels.get("route") == "/api/v1/info"
+            )
+            assert counted >= sum(workers.values())
