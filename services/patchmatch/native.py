@@ -73,7 +73,7 @@ PARAMS: tuple[EngineParam, ...] = (
         "patch_size",
         "Side of the square patches, in pixels (odd). Larger patches keep bigger "
         "structures together; smaller ones follow fine texture.",
-        7,
+        9,
         3,
         21,
         odd=True,
@@ -81,7 +81,8 @@ PARAMS: tuple[EngineParam, ...] = (
     EngineParam(
         "em_iterations",
         "Search-and-vote rounds per pyramid level (the coarsest level gets twice as "
-        "many, the finest half as many). More rounds: smoother, slower.",
+        "many; a level stops early once the fill settles). More rounds: slower, "
+        "more settled fills.",
         3,
         1,
         20,
@@ -256,7 +257,7 @@ def patchmatch_inpaint(
     mask: np.ndarray,
     *,
     seed: int = 0,
-    patch_size: int = 7,
+    patch_size: int = 9,
     em_iterations: int = 3,
     pm_iterations: int = 2,
     context: float = 1.0,

@@ -4,6 +4,9 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdlib.h>
+#ifdef PM_DEBUG
+#include <stdio.h>
+#endif
 #include <string.h>
 #include <time.h>
 
@@ -11,12 +14,18 @@
 
 /* The pyramid stops once the hole's inscribed radius is at most this many
  * patch sizes: there the smooth initial fill is a fair start. */
+#ifndef PM_COARSEST_RADIUS_PATCHES
 #define PM_COARSEST_RADIUS_PATCHES 1.0
+#endif
 /* A coarser level is kept only with at least this many source patches. */
+#ifndef PM_MIN_SOURCES
 #define PM_MIN_SOURCES 64
+#endif
 /* An EM loop stops early once a vote changes the hole by less than this
  * (mean absolute change per channel, in 8-bit levels). */
+#ifndef PM_CONVERGED
 #define PM_CONVERGED 0.35
+#endif
 
 typedef struct region {
     int x, y, w, h;
@@ -40,7 +49,7 @@ int pm_should_stop(const pm_context *ctx)
 
 void pm_default_options(pm_options *options)
 {
-    options->patch_size = 7;
+    options->patch_size = 9;
     options->em_iterations = 3;
     options->pm_iterations = 2;
     options->context = 1.0;
@@ -184,7 +193,8 @@ static int build_pyramid(pm_context *ctx)
 }
 
 /* E-steps (PatchMatch sweeps) and M-steps (votes) at one level. */
-static int em_level(pm_context *ctx, pm_level *level, int em_steps, int pm_sweeps)
+static int em_level(pm_context *ctx, pm_level *level, int em_steps, int pm_sweeps,
+                    int use_similarity)
 {
     int backward = 0;
     for (int step = 0; step < em_steps; step++) {
@@ -195,7 +205,10 @@ static int em_level(pm_context *ctx, pm_level *level, int em_steps, int pm_sweep
                 return status;
             backward = !backward;
         }
-        double change = pm_vote(ctx, level, 1);
+        double change = pm_vote(ctx, level, use_similarity);
+#ifdef PM_DEBUG
+        fprintf(stderr, "  level %dx%d step %d change %.2f\n", level->w, level->h, step, change);
+#endif
         int status = pm_should_stop(ctx);
         if (status != PM_OK)
             return status;
@@ -220,6 +233,12 @@ static int complete(pm_context *ctx, const pm_options *o)
         return PM_ERR_NO_MEMORY;
 
     const int coarsest = ctx->n_levels - 1;
+#ifdef PM_DEBUG
+    for (int l = 0; l < ctx->n_levels; l++)
+        fprintf(stderr, "level %d: %dx%d holes %d targets %d sources %d patch %d\n", l,
+                ctx->level[l].w, ctx->level[l].h, ctx->level[l].n_holes,
+                ctx->level[l].n_targets, ctx->level[l].n_sources, ctx->patch);
+#endif
     status = pm_level_fill_onion(&ctx->level[coarsest]);
     if (status != PM_OK)
         return status;
@@ -229,13 +248,15 @@ static int complete(pm_context *ctx, const pm_options *o)
         int em_steps = o->em_iterations;
         if (l == coarsest && coarsest > 0)
             em_steps = 2 * o->em_iterations;
-        else if (l == 0 && coarsest > 0)
-            em_steps = (o->em_iterations + 1) / 2;
+
         if (l < coarsest) {
             pm_nnf_upsample(ctx, &ctx->level[l + 1], level);
             pm_vote(ctx, level, 0);
         }
-        status = em_level(ctx, level, em_steps, o->pm_iterations);
+        /* Similarity-weighted votes pick structure at the coarse levels; the
+         * finest level takes the plain mean of its matches (weighted only by
+         * the distance falloff), which gives smoother, closer fills. */
+        status = em_level(ctx, level, em_steps, o->pm_iterations, l > 0);
         if (status != PM_OK)
             return status;
     }

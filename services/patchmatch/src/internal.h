@@ -12,12 +12,25 @@
  * diagonal one), an integer approximation of the Euclidean distance. */
 #define PM_CHAMFER_UNIT 3
 
+/* In patch distances a known pixel counts this many times as much as an
+ * estimated one: matches must agree with the real image around the hole
+ * first, and with the current guess inside it second. */
+#ifndef PM_KNOWN_WEIGHT
+#define PM_KNOWN_WEIGHT 16
+#endif
+/* The largest patch distance, 21*21 pixels * 3 * 255^2 * 16, is below 2^31. */
+_Static_assert((long long)PM_PATCH_SIZE_MAX * PM_PATCH_SIZE_MAX * 3 * 255 * 255 *
+                       PM_KNOWN_WEIGHT <
+                   2147483647LL,
+               "patch distances must fit in an int");
+
 /* One scale of the working region (the hole's neighbourhood). */
 typedef struct pm_level {
     int w, h;
     uint8_t *rgb;       /* w*h*3; hole pixels hold the current estimate */
     uint8_t *hole;      /* w*h; 1 = unknown pixel */
     uint8_t *valid;     /* w*h; 1 = centre of a source patch: inside, fully known */
+    uint8_t *cost;      /* w*h; weight of the pixel in patch distances */
     int32_t *dist;      /* w*h; chamfer distance to the nearest known pixel */
     int32_t *holes;     /* indices of the hole pixels */
     int n_holes;

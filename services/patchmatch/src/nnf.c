@@ -17,15 +17,19 @@ int pm_patch_ssd(const pm_level *level, int radius, int tx, int ty, int sx, int 
     const int y1 = ty + radius >= level->h ? level->h - 1 - ty : radius;
     const int x0 = tx - radius < 0 ? -tx : -radius;
     const int x1 = tx + radius >= w ? w - 1 - tx : radius;
-    const int row_bytes = (x1 - x0 + 1) * 3;
+    const int cols = x1 - x0 + 1;
     int sum = 0;
     for (int dy = y0; dy <= y1; dy++) {
-        const uint8_t *a = level->rgb + 3 * ((size_t)(ty + dy) * w + tx + x0);
+        const size_t t_row = (size_t)(ty + dy) * w + tx + x0;
+        const uint8_t *a = level->rgb + 3 * t_row;
         const uint8_t *b = level->rgb + 3 * ((size_t)(sy + dy) * w + sx + x0);
+        const uint8_t *weight = level->cost + t_row;
         int row = 0;
-        for (int k = 0; k < row_bytes; k++) {
-            int d = (int)a[k] - (int)b[k];
-            row += d * d;
+        for (int k = 0; k < cols; k++) {
+            int d0 = (int)a[3 * k] - (int)b[3 * k];
+            int d1 = (int)a[3 * k + 1] - (int)b[3 * k + 1];
+            int d2 = (int)a[3 * k + 2] - (int)b[3 * k + 2];
+            row += (d0 * d0 + d1 * d1 + d2 * d2) * weight[k];
         }
         sum += row;
         if (sum >= limit)

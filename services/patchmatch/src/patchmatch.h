@@ -56,10 +56,11 @@ enum pm_status {
 };
 
 typedef struct pm_options {
-    /* Side of the square patches, odd (default 7). */
+    /* Side of the square patches, odd (default 9). */
     int32_t patch_size;
     /* EM steps (search + vote) at each pyramid level; the coarsest level gets
-     * twice as many, the finest half as many (default 3). */
+     * twice as many (default 3). A level stops early once a vote hardly
+     * changes the fill. */
     int32_t em_iterations;
     /* PatchMatch sweeps (propagation + random search) per EM step (default 2). */
     int32_t pm_iterations;

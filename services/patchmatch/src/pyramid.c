@@ -15,9 +15,10 @@ int pm_level_alloc(pm_level *level, int w, int h)
     level->rgb = malloc(n * 3);
     level->hole = calloc(n, 1);
     level->valid = calloc(n, 1);
+    level->cost = malloc(n);
     level->dist = malloc(n * sizeof *level->dist);
     level->target_of = malloc(n * sizeof *level->target_of);
-    if (!level->rgb || !level->hole || !level->valid || !level->dist || !level->target_of)
+    if (!level->rgb || !level->hole || !level->valid || !level->cost || !level->dist || !level->target_of)
         return PM_ERR_NO_MEMORY;
     return PM_OK;
 }
@@ -27,6 +28,7 @@ void pm_level_free(pm_level *level)
     free(level->rgb);
     free(level->hole);
     free(level->valid);
+    free(level->cost);
     free(level->dist);
     free(level->target_of);
     free(level->holes);
@@ -181,6 +183,7 @@ int pm_level_index(pm_level *level, int radius)
             size_t i = (size_t)y * w + x;
             int inside = x >= radius && x < w - radius && y >= radius && y < h - radius;
             level->valid[i] = (uint8_t)(inside && !near[i]);
+            level->cost[i] = level->hole[i] ? 1 : PM_KNOWN_WEIGHT;
             n_holes += level->hole[i];
             n_targets += near[i];
             n_sources += level->valid[i];

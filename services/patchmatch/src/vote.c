@@ -9,7 +9,9 @@
 #include "internal.h"
 
 /* Wexler et al. use gamma = 1.3 per pixel of distance to the boundary. */
+#ifndef PM_FALLOFF_GAMMA
 #define PM_FALLOFF_GAMMA 1.3
+#endif
 /* Similarity weights below exp(-30) add nothing but underflow risks. */
 #define PM_MAX_EXPONENT 30.0f
 
