@@ -33,7 +33,7 @@ function rampLut(stops) {
 const MAPS = {
   hinder: { title: 'Hinders', lut: rampLut(['#fff5eb', '#fd8d3c', '#d94801', '#7f2704']) },
   support: { title: 'Supports', lut: rampLut(['#f7fbff', '#6baed6', '#2171b5', '#08306b']) },
-  competitor: { title: 'Supports a competitor', lut: rampLut(['#fcfbfd', '#9e9ac8', '#6a51a3', '#3f007d']) },
+  competitor: { title: 'Competitor', lut: rampLut(['#fcfbfd', '#9e9ac8', '#6a51a3', '#3f007d']) },
 };
 
 /** Read an NDJSON response: onLine(object) for every line; resolves at the end. */
