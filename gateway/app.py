@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import errors, frontend, observability, openapi, ratelimit
 from gateway.api import api
@@ -38,6 +39,10 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
     # Keep key order as built: predictions come out as the classifier ranked them.
     app.json.sort_keys = False
     app.url_map.converters["frontend_path"] = frontend.FrontendPathConverter
+    if settings.proxy_hops > 0:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
+        )
     holder = ServicesHolder(settings)
     app.extensions["ic"] = holder
     atexit.register(holder.close)

@@ -50,6 +50,9 @@ class GatewayConfig:
     # Requests per minute per client on the compute endpoints; 0 = no limit.
     rate_limit_per_min: int = 0
     rate_limit_burst: int = 0
+    # Reverse proxies in front of the gateway whose X-Forwarded-For is trusted
+    # (the rate limit then sees the real client); 0 = none, use the peer address.
+    proxy_hops: int = 0
     workers: int = 1
     threads: int = 16
     log_level: str = "INFO"
@@ -84,6 +87,7 @@ class GatewayConfig:
             backend_refresh_s=env_float("IC_BACKEND_REFRESH_S", default.backend_refresh_s),
             rate_limit_per_min=env_int("IC_RATE_LIMIT_PER_MIN", default.rate_limit_per_min),
             rate_limit_burst=env_int("IC_RATE_LIMIT_BURST", default.rate_limit_burst),
+            proxy_hops=env_int("IC_PROXY_HOPS", default.proxy_hops),
             workers=env_int("IC_GATEWAY_WORKERS", default.workers),
             threads=env_int("IC_GATEWAY_THREADS", default.threads),
             log_level=env_str("IC_LOG_LEVEL", default.log_level),

@@ -141,3 +141,21 @@ def test_a_service_limit_is_413_not_400():
         "classifier",
     )
     assert error.status == 413
+
+
+def test_rate_limit_per_client_behind_a_trusted_proxy():
+    from gateway.app import create_app
+
+    app = create_app({"rate_limit_per_min": 1, "proxy_hops": 1})
+    client = app.test_client()
+
+    def post(forwarded_for: str) -> int:
+        # An unknown route: the limit applies before routing, and nothing is called.
+        return client.post(
+            "/api/v1/nothing", headers={"X-Forwarded-For": forwarded_for}
+        ).status_code
+
+    assert [post("10.0.0.1"), post("10.0.0.1"), post("10.0.0.2")] == [404, 429, 404]
+    limited = client.post("/api/v1/nothing", headers={"X-Forwarded-For": "10.0.0.2"})
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "60"
+    assert limited.get_json()["error"]["code"] == "rate_limited"
