@@ -323,6 +323,20 @@ def test_backends_shortcuts_and_tutorial(page):
     wait_for_edits(page, 1)
     assert "navier-stokes" in page.text_content("#modified-caption")
 
+    # Holding C shows the original in place of the modified image.
+    same_pixels = """() => {
+      const px = id => { const c = document.getElementById(id);
+        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data; };
+      const a = px('original-canvas'), b = px('modified-canvas');
+      return a.every((v, i) => v === b[i]);
+    }"""
+    assert not page.evaluate(same_pixels)
+    page.keyboard.down("c")
+    assert page.evaluate(same_pixels)
+    assert page.is_visible(".stage.comparing")
+    page.keyboard.up("c")
+    assert not page.evaluate(same_pixels)
+
     before = int(page.input_value("#brush-size"))
     page.keyboard.press("]")
     page.keyboard.press("]")

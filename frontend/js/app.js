@@ -45,6 +45,7 @@ const state = {
   controller: new AbortController(),
   selectedClass: null,
   tableMode: 'pinned',
+  comparing: false, // C held: the modified side shows the original
   trackedIds: [], // classes the person added to the modified table
   strokeQueue: [], // finished strokes waiting for the edit in flight
   editing: false,
@@ -260,6 +261,14 @@ function resetToOriginal() {
   history.push({ ...history.original, kind: 'reset' });
 }
 
+/** While C is held, the modified side shows the original, for a quick before/after. */
+function showOriginalInPlace(on) {
+  if (!history.original || on === state.comparing) return;
+  state.comparing = on;
+  showOn(el.modifiedCanvas, on ? history.original.canvas : history.current.canvas);
+  el.modifiedCanvas.closest('.stage').classList.toggle('comparing', on);
+}
+
 function setBrushSize(size) {
   brush.setSize(size);
 }
@@ -368,6 +377,7 @@ function wireControls() {
     smaller: () => setBrushSize(brush.size - Math.max(1, Math.round(brush.size * 0.15))),
     larger: () => setBrushSize(brush.size + Math.max(1, Math.round(brush.size * 0.15))),
     help: () => tutorial.open(),
+    compare: showOriginalInPlace,
   });
 }
 

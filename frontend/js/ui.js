@@ -82,6 +82,17 @@ export class Tutorial {
     this.back = dialog.querySelector('[data-action="back"]');
     this.next = dialog.querySelector('[data-action="next"]');
     this.index = 0;
+    // One dot per step, so a reader sees how far along they are.
+    this.dots = this.steps.map(() => {
+      const dot = document.createElement('span');
+      dot.className = 'dot';
+      return dot;
+    });
+    const dots = document.createElement('span');
+    dots.className = 'step-dots';
+    dots.setAttribute('aria-hidden', 'true');
+    dots.append(...this.dots);
+    this.counter.after(dots);
     this.back.addEventListener('click', () => this.show(this.index - 1));
     this.next.addEventListener('click', () => {
       if (this.index === this.steps.length - 1) this.dialog.close();
@@ -106,6 +117,7 @@ export class Tutorial {
       el.hidden = i !== this.index;
     });
     this.counter.textContent = `Step ${this.index + 1} of ${this.steps.length}`;
+    this.dots.forEach((dot, i) => dot.classList.toggle('current', i === this.index));
     this.back.disabled = this.index === 0;
     this.next.textContent = this.index === this.steps.length - 1 ? 'Start exploring' : 'Next';
   }
@@ -119,9 +131,13 @@ function typingInto(target) {
 
 /**
  * Keyboard shortcuts: [ and ] brush size, Ctrl/Cmd+Z undo, Ctrl/Cmd+Shift+Z or
- * Ctrl/Cmd+Y redo, ? help. Ignored while typing into a text field.
+ * Ctrl/Cmd+Y redo, ? help, C held: compare with the original. Ignored while typing.
  */
-export function bindShortcuts({ undo, redo, smaller, larger, help }) {
+export function bindShortcuts({ undo, redo, smaller, larger, help, compare }) {
+  document.addEventListener('keyup', (e) => {
+    if (e.key.toLowerCase() === 'c') compare(false);
+  });
+  window.addEventListener('blur', () => compare(false));
   document.addEventListener('keydown', (e) => {
     if (typingInto(e.target) || document.querySelector('dialog[open]')) return;
     const mod = e.ctrlKey || e.metaKey;
@@ -133,6 +149,7 @@ export function bindShortcuts({ undo, redo, smaller, larger, help }) {
     else if (!mod && !e.altKey && e.key === '[') smaller();
     else if (!mod && !e.altKey && e.key === ']') larger();
     else if (!mod && e.key === '?') help();
+    else if (!mod && !e.altKey && key === 'c') compare(true);
     else handled = false;
     if (handled) e.preventDefault();
   });
