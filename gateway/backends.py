@@ -200,6 +200,14 @@ class BackendRegistry:
         self.ensure_started()
         name = requested or self.default_name()
         if not self._offering(name):
+            if all(a.info is None for a in self.addresses):
+                # Nothing has ever answered: the name may be fine, the services are not.
+                silent = "; ".join(f"{a.target}: {a.error}" for a in self.addresses)
+                raise ApiError(
+                    503,
+                    "unavailable",
+                    f"no inpainting backend has answered yet ({silent or 'none configured'})",
+                )
             known = sorted({e.name for e in self.engines()})
             silent = [a.target for a in self.addresses if a.info is None]
             hint = f"; not answering yet: {', '.join(silent)}" if silent else ""

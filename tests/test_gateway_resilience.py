@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import classifier_process
 from tests.gateway_fixtures import GatewayProcess, wait_until
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, free_port
 from tests.support.tools import require
 
 
@@ -167,3 +167,20 @@ def test_several_workers_answer_and_metrics_add_up(classifier_service, inpainter
                 and sample.labels.get("route") == "/api/v1/info"
             )
             assert counted >= sum(workers.values())
+
+
+def test_no_inpainting_service_at_all_is_503_not_404(classifier_service, photo_bytes, stroke_png):
+    nobody = f"127.0.0.1:{free_port()}"
+    with GatewayProcess(classifier_service.address, [nobody], wait_ready=False) as gw:
+        reply = gw.post(
+            "/api/v1/inpaint", files={"image": photo_bytes("soccer"), "mask": stroke_png}
+        )
+        assert reply.status_code == 503, reply.text
+        assert "no inpainting backend has answered" in reply.json()["error"]["message"]
+        assert nobody in reply.json()["error"]["message"]
+        ready = gw.get("/readyz")
+        assert ready.status_code == 503
+        assert "every inpainting backend" in ready.json()["error"]["message"]
+        # Classification does not need an inpainter.
+        classify = gw.post("/api/v1/classify", files={"image": photo_bytes("soccer")})
+        assert classify.status_code == 200
