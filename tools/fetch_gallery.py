@@ -15,7 +15,8 @@ the gallery stays empty and the rest of the system works as before.
 The photos: MIT licence, Copyright (c) 2018 Fred Hohman, Angel Cabrera,
 Jason Lin (poloclub/interactive-classification).
 
-`python -m tools.fetch_gallery [--dest DIR] [--offline]`
+`python -m tools.fetch_gallery [--dest DIR] [--offline]`. Standard library
+only: the gateway's image build runs this file as a plain script.
 """
 
 from __future__ import annotations
