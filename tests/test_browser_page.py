@@ -16,20 +16,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import classifier_process
-from tests.gateway_fixtures import GatewayProcess, wait_until
-from tests.support.processes import ARTIFACTS, ServiceProcess
-from tests.support.tools import require_executable
+from tests.support.browser_page import (
+    BALL_CENTRE,
+    BUSY_DONE,
+    RECORD_FORMS,
+    SOCCER_BALL,
+    WORKING_SIZE,
+    choose_gallery_photo,
+    drag,
+    launch_chromium,
+    open_page,
+    screenshot,
+    sent_forms,
+    set_brush_size,
+    table_probabilities,
+    wait_for_classified,
+    wait_for_edits,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-SCREENSHOTS = ARTIFACTS / "screenshots"
-WORKING_SIZE = 227
-# The soccer ball in soccer.jpg (227x227): centre and radius in pixels.
-BALL_CENTRE = (40, 144)
-BALL_RADIUS = 6
-SOCCER_BALL = 805  # ImageNet class id of "soccer ball"
-BUSY_DONE = "document.querySelector('#compare').getAttribute('aria-busy') === 'false'"
 
 
 @pytest.fixture(scope="module")
@@ -39,110 +44,12 @@ def page_url(gateway_service):
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = require_executable("chromium", "apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=["--no-sandbox"]
-        )
-        yield browser
-        browser.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture
 def page(browser, page_url):
-    context = browser.new_context(viewport={"width": 1200, "height": 1000})
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda err: page_errors.append(str(err)))
-    page.goto(page_url)
-    page.wait_for_selector(".thumb", timeout=20_000)
-    yield page
-    context.close()
-    assert not page_errors, f"uncaught errors in the page: {page_errors}"
-
-
-def screenshot(page, name: str, full_page: bool = True) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
-
-
-def choose_gallery_photo(page, photo_id: str, title: str) -> None:
-    page.click(f'.thumb[data-image-id="{photo_id}"]')
-    wait_for_classified(page, title)
-
-
-def wait_for_classified(page, title: str) -> None:
-    page.wait_for_function(
-        """title => document.querySelector('#original-caption').textContent.includes(title)
-             && document.querySelector('#original-table tbody tr[data-class-id]')
-             && document.querySelector('#compare').getAttribute('aria-busy') === 'false'""",
-        arg=title,
-        timeout=30_000,
-    )
-
-
-def table_probabilities(page, table: str) -> dict[int, float]:
-    rows = page.eval_on_selector_all(
-        f"#{table} tbody tr[data-class-id]",
-        "rows => rows.map(r => [Number(r.dataset.classId), Number(r.dataset.probability)])",
-    )
-    return dict(rows)
-
-
-def set_brush_size(page, size: int) -> None:
-    page.fill("#brush-size", str(size))
-    page.dispatch_event("#brush-size", "input")
-
-
-def drag(page, points: list[tuple[float, float]]) -> None:
-    """A stroke through `points` given in pixels of the working copy."""
-    box = page.locator("#paint-canvas").bounding_box()
-    scale = box["width"] / WORKING_SIZE
-    xs = [box["x"] + x * scale for x, _ in points]
-    ys = [box["y"] + y * scale for _, y in points]
-    page.mouse.move(xs[0], ys[0])
-    page.mouse.down()
-    for x, y in zip(xs[1:], ys[1:], strict=True):
-        page.mouse.move(x, y, steps=4)
-    page.mouse.up()
-
-
-def wait_for_edits(page, count: int) -> None:
-    page.wait_for_function(
-        f"""() => document.querySelector('#modified-caption').textContent
-                    .startsWith('{count} edit') && {BUSY_DONE}""",
-        timeout=30_000,
-    )
-
-
-RECORD_FORMS = """() => {
-  // Keep a copy of every multipart request the page sends (the browser does not
-  // expose Blob bodies to the test driver).
-  window.sentForms = [];
-  const send = window.fetch;
-  window.fetch = async (url, init) => {
-    if (init && init.body instanceof FormData) {
-      const parts = {};
-      for (const [name, value] of init.body.entries()) {
-        parts[name] = value instanceof Blob
-          ? Array.from(new Uint8Array(await value.arrayBuffer())) : value;
-      }
-      window.sentForms.push({ url: String(url), parts });
-    }
-    return send(url, init);
-  };
-}"""
-
-
-def sent_forms(page, path: str) -> list[dict[str, bytes | str]]:
-    forms = page.evaluate("() => window.sentForms")
-    return [
-        {k: bytes(v) if isinstance(v, list) else v for k, v in form["parts"].items()}
-        for form in forms
-        if form["url"].endswith(path)
-    ]
+    yield from open_page(browser, page_url)
 
 
 def test_brushing_the_ball_lowers_soccer_ball_and_undo_restores_it(page):
@@ -357,87 +264,6 @@ def test_backends_shortcuts_and_tutorial(page):
     page.wait_for_selector("#tutorial:not([open])", state="attached")
 
 
-def test_unavailable_backend_falls_back_with_a_notice(
-    browser, classifier_service, inpainter_service, images_dir
-):
-    # A patchmatch service of this test's own, so killing it harms no other test.
-    with (
-        ServiceProcess(
-            "services.patchmatch", health_service="ic.v1.Inpainter", name="patchmatch_browser"
-        ) as patchmatch,
-        GatewayProcess(
-            classifier_service.address,
-            [inpainter_service.address, patchmatch.address],
-            IC_GALLERY_DIR=str(images_dir),
-        ) as gateway,
-    ):
-        context = browser.new_context(viewport={"width": 1200, "height": 1000})
-        page = context.new_page()
-        page.goto(gateway.url + "/")
-        choose_gallery_photo(page, "soccer", "Soccer")
-        page.select_option("#backend-select", "patchmatch")
-
-        patchmatch.kill()
-        wait_until(
-            lambda: (
-                not any(
-                    b["available"]
-                    for b in gateway.get("/api/v1/info").json()["backends"]
-                    if b["name"] == "patchmatch"
-                )
-            ),
-            what="the gateway to notice patchmatch is down",
-        )
-        drag(page, [(BALL_CENTRE[0] - 10, BALL_CENTRE[1]), (BALL_CENTRE[0] + 10, BALL_CENTRE[1])])
-        wait_for_edits(page, 1)
-        notice = page.text_content("#notice-text")
-        assert "patchmatch" in notice and "telea" in notice
-        assert page.is_visible("#notice-banner")
-        # The menu now tells the truth: patchmatch disabled, the default chosen.
-        page.wait_for_selector(
-            '#backend-select option[value="patchmatch"]:disabled', state="attached"
-        )
-        assert page.input_value("#backend-select") == "telea"
-        screenshot(page, "07-fallback-notice")
-
-        # A fresh page lists the dead backend, disabled.
-        page.reload()
-        page.wait_for_selector('#backend-select option[value="patchmatch"]', state="attached")
-        assert page.is_disabled('#backend-select option[value="patchmatch"]')
-        assert page.input_value("#backend-select") == "telea"
-        context.close()
-
-
-def test_touch_stroke_on_a_phone_sized_screen(browser, page_url):
-    context = browser.new_context(
-        viewport={"width": 390, "height": 800}, has_touch=True, is_mobile=True
-    )
-    page = context.new_page()
-    page.goto(page_url)
-    choose_gallery_photo(page, "soccer", "Soccer")
-    # Nothing but the (scrolling) gallery is wider than the screen.
-    too_wide = page.evaluate(
-        """() => [...document.querySelectorAll('body *')]
-             .filter(e => !e.closest('#gallery') && e.getBoundingClientRect().right > innerWidth + 1)
-             .map(e => e.tagName + '#' + e.id + '.' + e.className)"""
-    )
-    assert not too_wide
-    page.locator("#paint-canvas").scroll_into_view_if_needed()
-    box = page.locator("#paint-canvas").bounding_box()
-    scale = box["width"] / WORKING_SIZE
-    x0, y = box["x"] + (BALL_CENTRE[0] - 12) * scale, box["y"] + BALL_CENTRE[1] * scale
-    # A finger drag, as the touch screen sends it (pointer events of type "touch").
-    cdp = context.new_cdp_session(page)
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y}]})
-    for step in range(1, 7):
-        point = {"x": x0 + step * 4 * scale, "y": y}
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    wait_for_edits(page, 1)
-    screenshot(page, "08-phone-after-touch-stroke")
-    context.close()
-
-
 def test_a_larger_working_size_is_what_is_sent(page):
     choose_gallery_photo(page, "soccer", "Soccer")
     brush_before = int(page.input_value("#brush-size"))
@@ -517,40 +343,3 @@ def test_following_another_class_adds_it_to_every_edit(page):
 
     page.click("#track-clear")
     page.wait_for_selector('#modified-table tr[data-class-id="574"]', state="detached")
-
-
-def test_a_failed_edit_is_reported_and_changes_nothing(
-    browser, model_path, inpainter_service, images_dir
-):
-    # A classifier of this test's own, stopped mid-session as if it crashed.
-    with (
-        classifier_process(model_path) as classifier,
-        GatewayProcess(
-            classifier.address, [inpainter_service.address], IC_GALLERY_DIR=str(images_dir)
-        ) as gateway,
-    ):
-        context = browser.new_context(viewport={"width": 1200, "height": 1000})
-        page = context.new_page()
-        page.goto(gateway.url + "/")
-        choose_gallery_photo(page, "soccer", "Soccer")
-        before = table_probabilities(page, "modified-table")
-
-        classifier.kill()
-        drag(page, [(BALL_CENTRE[0] - 10, BALL_CENTRE[1]), (BALL_CENTRE[0] + 10, BALL_CENTRE[1])])
-        page.wait_for_selector("#error-banner:not([hidden])", timeout=30_000)
-        message = page.text_content("#error-text")
-        assert message.startswith("The edit failed: ")
-        assert "classifier" in message.lower()
-        page.wait_for_function(BUSY_DONE)
-        # No new history entry, no leftover paint of the failed stroke.
-        assert page.text_content("#modified-caption").startswith("Brush")
-        assert table_probabilities(page, "modified-table") == before
-        assert page.is_disabled("#undo-button")
-        paint = page.evaluate(
-            """() => { const c = document.getElementById('paint-canvas');
-                 return c.getContext('2d').getImageData(0, 0, c.width, c.height).data
-                   .some((v, i) => i % 4 === 3 && v > 0); }"""
-        )
-        assert not paint
-        screenshot(page, "09-edit-failed")
-        context.close()

@@ -3,11 +3,12 @@
 // modules (the Explain panel, js/explain.js) build on.
 
 import * as api from './api.js';
+import { BackendMenu } from './backends.js';
 import { Brush } from './brush.js';
 import { drawCam, drawLegend } from './colormap.js';
 import { blobToBase64, ensureCams, ensureProbs, makeEntry, tableRows } from './entries.js';
 import { EditHistory } from './history.js';
-import { canvasFromBase64Png, canvasToPng, centreCropSquare, showOn } from './imaging.js';
+import { canvasFromBase64Png, canvasToPng, centreCropSquare, downloadBlob, showOn } from './imaging.js';
 import { PhotoPicker } from './picker.js';
 import { PredictionTable, shortLabel } from './tables.js';
 import { ClassTracker, MAX_TRACKED } from './track.js';
@@ -51,6 +52,7 @@ const state = {
   editing: false,
 };
 
+const backends = new BackendMenu(el.backend, messages);
 const picker = new PhotoPicker({ gallery: el.gallery, upload: el.upload, messages, onPhoto: loadPhoto });
 const tracker = new ClassTracker({
   form: $('track-form'), input: $('track-input'), list: $('label-list'), clear: $('track-clear'),
@@ -129,7 +131,7 @@ async function pumpStrokes() {
       throw new Error(`The stroke (${mask.width}×${mask.height}) does not match the image ` +
         `(${current.canvas.width}×${current.canvas.height}).`);
     }
-    const backend = el.backend.value || undefined;
+    const backend = backends.value;
     const answer = await spinner.during(api.edit({
       image: current.blob, mask: await canvasToPng(mask), backend, topK: PINNED_COUNT,
       classes: pinnedIds(), cam: camIdsForEdit(),
@@ -159,7 +161,7 @@ async function pushAnswer(answer, extra) {
   if (entry.fallback) {
     messages.showNotice(`The “${extra.requested || 'requested'}” backend was unavailable, ` +
       `so “${answer.backend}” inpainted this stroke.`);
-    refreshBackends();
+    backends.refresh().then((info) => { if (info) state.info = info; });
   }
   return entry;
 }
@@ -273,44 +275,12 @@ function setBrushSize(size) {
   brush.setSize(size);
 }
 
-async function download() {
-  const current = history.current;
-  if (!current) return;
-  const link = document.createElement('a');
-  link.href = URL.createObjectURL(current.blob);
-  link.download = `${(state.sourceTitle || 'image').replace(/[^\w-]+/g, '_')}-edit${history.depth}.png`;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+function download() {
+  if (!history.current) return;
+  downloadBlob(history.current.blob, `${(state.sourceTitle || 'image').replace(/[^\w-]+/g, '_')}-edit${history.depth}.png`);
 }
 
 // ---------- set-up ----------
-
-/** Fill the backend menu from /info; keep the person's choice while it is available. */
-function setUpBackends(info, keep) {
-  el.backend.replaceChildren();
-  const backends = info.backends || [];
-  const preferred = backends.find((b) => b.name === keep && b.available) ||
-    backends.find((b) => b.default && b.available) || backends.find((b) => b.available);
-  for (const b of backends) {
-    const option = new Option(b.available ? b.name : `${b.name} (unavailable)`, b.name);
-    option.title = b.description || b.name;
-    option.disabled = !b.available;
-    option.selected = b === preferred;
-    el.backend.append(option);
-  }
-  el.backend.title = preferred?.description || '';
-  if (!preferred) messages.showError('No inpainting backend is available: brushing cannot remove anything now.');
-}
-
-/** After a fallback: ask the gateway which backends work now, so the menu tells the truth. */
-async function refreshBackends() {
-  try {
-    state.info = await api.getInfo();
-    setUpBackends(state.info, el.backend.value);
-  } catch (err) {
-    messages.showError(err, 'The list of inpainting backends could not be refreshed');
-  }
-}
 
 /** Working sizes the server accepts (its pixel and side limits). */
 function setUpSizes(info) {
@@ -342,9 +312,6 @@ function wireControls() {
   el.redo.addEventListener('click', redo);
   el.reset.addEventListener('click', resetToOriginal);
   el.download.addEventListener('click', download);
-  el.backend.addEventListener('change', () => {
-    el.backend.title = el.backend.selectedOptions[0]?.title || '';
-  });
   el.camOpacity.addEventListener('input', () => {
     const opacity = Number(el.camOpacity.value) / 100;
     document.documentElement.style.setProperty('--cam-opacity', String(opacity));
@@ -386,7 +353,7 @@ async function start() {
   wireControls();
   try {
     state.info = await api.getInfo();
-    setUpBackends(state.info);
+    backends.fill(state.info);
     setUpSizes(state.info);
   } catch (err) {
     messages.showError(err, 'The server did not describe itself');
@@ -420,7 +387,7 @@ export const app = {
   get info() { return state.info; },
   get size() { return state.size; },
   get selectedClass() { return state.selectedClass; },
-  selectedBackend: () => el.backend.value || undefined,
+  selectedBackend: () => backends.value,
   currentCanvas: () => history.current?.canvas || null,
   currentBlob: () => history.current?.blob || null,
   originalEntry: () => history.original,

@@ -82,3 +82,12 @@ export function showOn(target, source) {
   ctx.clearRect(0, 0, target.width, target.height);
   ctx.drawImage(source, 0, 0);
 }
+
+/** Offer a Blob as a file download. */
+export function downloadBlob(blob, filename) {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(blob);
+  link.download = filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
