@@ -175,8 +175,8 @@ def test_streaming_progress_reaches_the_total(gateway_service, photo_bytes):
     assert final["windows"] == 49 and "hinder" in final
 
 
-def open_streaming_request(url: str, image: bytes, fields: dict[str, str]) -> socket.socket:
-    """Send a streaming explain request by hand, so the test can hang up mid-answer."""
+def open_request(url: str, image: bytes, fields: dict[str, str], accept: str) -> socket.socket:
+    """Send an explain request by hand, so the test can hang up mid-answer."""
     boundary = "explaintestboundary"
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
@@ -193,7 +193,7 @@ def open_streaming_request(url: str, image: bytes, fields: dict[str, str]) -> so
     sock = socket.create_connection((where.hostname, where.port), timeout=30)
     head = (
         f"POST /api/v1/explain HTTP/1.1\r\nHost: {where.netloc}\r\n"
-        "Accept: application/x-ndjson\r\n"
+        f"Accept: {accept}\r\n"
         f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
@@ -201,18 +201,27 @@ def open_streaming_request(url: str, image: bytes, fields: dict[str, str]) -> so
     return sock
 
 
-def test_a_client_that_hangs_up_stops_the_work(gateway_service, inpainter_service, photo_bytes):
+@pytest.mark.parametrize("accept", ["application/x-ndjson", "application/json"])
+def test_a_client_that_hangs_up_stops_the_work(
+    gateway_service, inpainter_service, photo_bytes, accept
+):
     cancelled_before = metric(gateway_service, "ic_explain_cancelled_total")
     start = metric(gateway_service, "ic_explain_windows_classified_total")
     # 961 windows: several seconds of work, far more than happens before the hang-up.
-    sock = open_streaming_request(
-        gateway_service.url, photo_bytes("soccer"), {"window": "48", "stride": "6"}
+    sock = open_request(
+        gateway_service.url, photo_bytes("soccer"), {"window": "48", "stride": "6"}, accept
     )
-    received = b""
-    while received.count(b'"done"') < 3:  # the headers, then a few progress lines
-        chunk = sock.recv(65536)
-        assert chunk, "the gateway closed the stream early"
-        received += chunk
+    if accept == "application/x-ndjson":
+        received = b""
+        while received.count(b'"done"') < 3:  # the headers, then a few progress lines
+            chunk = sock.recv(65536)
+            assert chunk, "the gateway closed the stream early"
+            received += chunk
+    else:  # nothing arrives before the answer: wait until the work is under way
+        deadline = time.monotonic() + 20
+        while metric(gateway_service, "ic_explain_windows_classified_total") < start + 32:
+            assert time.monotonic() < deadline, "the explanation did not start"
+            time.sleep(0.1)
     sock.close()
 
     deadline = time.monotonic() + 20
