@@ -305,11 +305,14 @@ def test_other_modules_can_push_an_image_as_an_undoable_edit(page):
           ctx.fillStyle = '#6a8f4a';
           ctx.fillRect(28, 132, 24, 24);
           const blob = await new Promise(r => canvas.toBlob(r, 'image/png'));
+          const original = app.originalEntry();
           await app.applyInpaintedImage(blob, { note: 'fix-it', backend: 'telea' });
-          return app.history.depth;
+          return { depth: app.history.depth, top: original.top.length, known: original.probs.size,
+                   pushedTop: app.history.current.top.length };
         }"""
     )
-    assert depth == 1
+    # Entries offer their top 5, and every probability known (all 1000 for the original).
+    assert depth == {"depth": 1, "top": 5, "known": 1000, "pushedTop": 5}
     wait_for_edits(page, 1)
     assert "fix-it" in page.text_content("#modified-caption")
     page.keyboard.press("Control+z")

@@ -375,6 +375,9 @@ async function start() {
  *    as an ordinary undoable edit
  *  - showError(err, context) / showNotice(text) / busy(promise, label): page feedback
  *  - events: 'image' (a new photo was chosen), 'change' (the history moved)
+ *  - history.current / originalEntry(): entries { canvas, blob, top (the top 5, ranked),
+ *    probs (Map classId -> {label, probability, rank}: all 1000 for the original),
+ *    cams (Map classId -> {levels, width, height}), kind, backend, note }
  * Drawing helpers live in colormap.js (camFromBase64, drawCam, colourise, INFERNO);
  * the HTTP client in api.js.
  */

@@ -9,11 +9,18 @@ function toPrediction(p) {
   return { classId: p.class_id, label: p.label, probability: p.probability, rank: p.rank };
 }
 
-/** A history entry from an image and its classify/edit answer. */
+export const TOP_COUNT = 5;
+
+/**
+ * A history entry from an image and its classify/edit answer. `top` is the
+ * image's top 5; `probs` holds every probability known (all 1000 for an
+ * original, which is classified with top_k=1000).
+ */
 export async function makeEntry(canvas, blob, answer, extra = {}) {
-  const top = (answer.predictions || []).map(toPrediction);
+  const ranked = (answer.predictions || []).map(toPrediction);
+  const top = ranked.slice(0, TOP_COUNT);
   const probs = new Map();
-  top.forEach((p, i) => probs.set(p.classId, { ...p, rank: p.rank || i + 1 }));
+  ranked.forEach((p, i) => probs.set(p.classId, { ...p, rank: p.rank || i + 1 }));
   for (const p of (answer.pinned || []).map(toPrediction)) probs.set(p.classId, p);
   const entry = { canvas, blob, top, probs, cams: new Map(), camRequests: new Map(), ...extra };
   await addCams(entry, answer.cams);
