@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import threading
@@ -138,13 +139,22 @@ def main() -> int:
         last_reply: dict = {}
 
         # Encoded once, as a browser's FormData would be: the client's own
-        # multipart encoding is not the gateway's cost.
+        # multipart encoding is not the gateway's cost. Each request still gets
+        # a fresh boundary, as from a browser (the server compiles a parser per
+        # boundary).
         prepared = requests.Request("POST", url, files=files, data=fields).prepare()
-        body, headers = prepared.body, {"Content-Type": prepared.headers["Content-Type"]}
+        content_type = prepared.headers["Content-Type"]
+        boundary = content_type.split("boundary=", 1)[1].encode()
 
         def edit(state) -> None:
             session = state.setdefault("session", requests.Session())
-            reply = session.post(url, data=body, headers=headers, timeout=60)
+            fresh = os.urandom(len(boundary) // 2).hex().encode()[: len(boundary)]
+            reply = session.post(
+                url,
+                data=prepared.body.replace(boundary, fresh),
+                headers={"Content-Type": content_type.replace(boundary.decode(), fresh.decode())},
+                timeout=60,
+            )
             if reply.status_code != 200:
                 raise SystemExit(f"/api/v1/edit answered {reply.status_code}: {reply.text}")
             state["reply"] = reply
