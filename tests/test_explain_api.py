@@ -242,3 +242,33 @@ def test_openapi_describes_explain(gateway_service):
     post = document["paths"]["/api/v1/explain"]["post"]
     assert "application/x-ndjson" in post["responses"]["200"]["content"]
     assert "ExplainResult" in document["components"]["schemas"]
+
+
+def test_too_many_explanations_at_once_get_a_429(
+    classifier_service, inpainter_service, photo_bytes
+):
+    from tests.gateway_fixtures import GatewayProcess
+
+    with GatewayProcess(
+        classifier_service.address, [inpainter_service.address], IC_EXPLAIN_MAX_CONCURRENT="1"
+    ) as gateway:
+        sock = open_request(
+            gateway.url, photo_bytes("soccer"), {"window": "48", "stride": "6"},
+            "application/x-ndjson",
+        )  # fmt: skip
+        received = b""
+        while b'"done"' not in received:  # the first explanation is under way
+            chunk = sock.recv(65536)
+            assert chunk, "the gateway closed the stream early"
+            received += chunk
+        busy = explain(gateway, photo_bytes("soccer"), window=113, stride=57)
+        assert busy.status_code == 429
+        assert "already running" in busy.json()["error"]["message"]
+        sock.close()  # the running one is cancelled and frees its slot
+        deadline = time.monotonic() + 20
+        while (
+            reply := explain(gateway, photo_bytes("soccer"), window=113, stride=57)
+        ).status_code == 429:
+            assert time.monotonic() < deadline, "the slot was never freed"
+            time.sleep(0.2)
+        assert reply.status_code == 200 and reply.json()["windows"] == 9

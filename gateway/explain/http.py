@@ -28,6 +28,7 @@ from gateway.explain.faithfulness import measure
 from gateway.explain.pipeline import Cancelled, CancelScope, PipelineSettings
 from gateway.forms import parse_backend, read_image, require_multipart, text_field
 from gateway.services import call_metadata, require_model_info, services
+from services.common.config import env_int
 from services.common.errors import InvalidInput
 from services.common.images import encode_png
 
@@ -179,7 +180,12 @@ class ExplainJob:
     """The explanation in a thread; events ("progress" | "result" | "error", payload)
     arrive on a queue for the request thread."""
 
-    def __init__(self, work: Callable[[CancelScope, Callable[[int, int], None]], dict]) -> None:
+    def __init__(
+        self,
+        work: Callable[[CancelScope, Callable[[int, int], None]], dict],
+        slots: threading.BoundedSemaphore,
+    ) -> None:
+        self.slots = slots
         self.events: queue.Queue = queue.Queue()
         self.scope = CancelScope()
         context = contextvars.copy_context()  # the request id, for the logs
@@ -196,6 +202,8 @@ class ExplainJob:
             self.events.put(("result", work(self.scope, progress)))
         except BaseException as exc:
             self.events.put(("error", exc))
+        finally:
+            self.slots.release()
 
     def cancel(self) -> None:
         self.scope.cancel()
@@ -264,7 +272,19 @@ def explain():
         body["timing_ms"] = {k: round(v, 2) for k, v in explanation.timing_ms.items()}
         return body
 
-    job = ExplainJob(work)
+    slots = current_app.config["IC_EXPLAIN"]["slots"]
+    if not slots.acquire(blocking=False):
+        raise ApiError(
+            429,
+            "resource_exhausted",
+            f"{settings['max_concurrent']} explanations are already running in this gateway "
+            "process; try again when one has finished",
+        )
+    try:
+        job = ExplainJob(work, slots)
+    except BaseException:
+        slots.release()
+        raise
     sock = client_socket()
     if wants_stream():
 
@@ -292,8 +312,13 @@ def explain():
 
 
 def install(app) -> None:
+    # Each explanation keeps both services busy for about a second: a few at
+    # once per gateway process, the others are told to come back (429).
+    max_concurrent = max(1, env_int("IC_EXPLAIN_MAX_CONCURRENT", 4))
     app.config["IC_EXPLAIN"] = {
         "pipeline": PipelineSettings.from_env(),
         "limits": ExplainLimits.from_env(),
+        "max_concurrent": max_concurrent,
+        "slots": threading.BoundedSemaphore(max_concurrent),
     }
     app.register_blueprint(explain_blueprint)
