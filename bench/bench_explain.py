@@ -170,6 +170,12 @@ def main() -> None:
         )
         print(f"      bare spread over 2 cores       {bare_s / 2 * 1e3:8.0f} ms")
         print(f"  (b) naive, one /edit per window    {naive_s * 1e3:8.0f} ms")
+        timing = body["timing_ms"]
+        print(
+            f"  services' own work (1 replica)      classifier {timing['windows_classifier_work']:.0f}"
+            f" ms + inpainter {timing['windows_inpainter_work']:.0f} ms in a "
+            f"{timing['windows']:.0f} ms window phase"
+        )
         print("ratios:")
         print(f"  end to end / bare                  {one_s / bare_s:8.2f}x")
         print(

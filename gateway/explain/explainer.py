@@ -190,6 +190,8 @@ class Explainer:
             tuple(self.metadata()),
         )
         timing["windows"] = (time.perf_counter() - step) * 1e3
+        timing["windows_classifier_work"] = windows.classifier_ms
+        timing["windows_inpainter_work"] = windows.inpainter_ms
 
         step = time.perf_counter()
         p_original = np.array([target.probability] + [c.probability for c in competitors])

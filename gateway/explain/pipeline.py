@@ -120,6 +120,10 @@ class Reclassified:
 
     probabilities: np.ndarray
     top1: np.ndarray
+    # Work the services reported, summed over calls (ms): with both services
+    # busy at once it exceeds the wall time.
+    classifier_ms: float = 0.0
+    inpainter_ms: float = 0.0
 
 
 class _BatchClassifier:
@@ -147,6 +151,8 @@ class _BatchClassifier:
         self.total = total
         self.done = 0
         self.pending = 0  # Classify calls sent and not yet answered
+        self.classifier_ms = 0.0
+        self.inpainter_ms = 0.0
         self.error: BaseException | None = None
         self.finished = threading.Event()
         self.lock = threading.Lock()
@@ -201,6 +207,7 @@ class _BatchClassifier:
             self.top1[index] = result.top[0].class_id
         with self.lock:
             self.done += len(indices)
+            self.classifier_ms += response.timing_ms.get("total", 0.0)
             done = self.done
         WINDOWS_CLASSIFIED.inc(len(indices))
         if self.progress is not None:
@@ -228,7 +235,7 @@ class _BatchClassifier:
         if self.done < self.total:
             EXPLANATIONS_CANCELLED.inc()
             raise Cancelled(f"cancelled after {self.done} of {self.total} images")
-        return Reclassified(self.probabilities, self.top1)
+        return Reclassified(self.probabilities, self.top1, self.classifier_ms, self.inpainter_ms)
 
 
 def window_probabilities(
@@ -264,6 +271,8 @@ def window_probabilities(
             scope.register(call)
             batch: list[tuple[int, image_pb2.Image]] = []
             for result in call:
+                with batcher.lock:
+                    batcher.inpainter_ms += result.elapsed_ms
                 batch.append((chunk[result.index], result.image))
                 if len(batch) >= settings.batch_size:
                     batcher.submit(batch)
