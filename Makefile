@@ -6,7 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv proto proto-check model gallery native lint format bench clean
+.PHONY: run test venv proto proto-check model gallery native lint format bench clean \
+	docker-base docker-build compose-up
 
 run: $(STAMP) model gallery native
 	$(PY) -m tools.run_local
@@ -50,6 +51,27 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Containers. Compose v2 (`docker compose`) if installed, else docker-compose v1.
+# Without a registry: `make docker-base`, then IC_BASE_IMAGE=ic-base:bookworm
+# (in the environment or in .env) for docker-build and compose-up.
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+# A Debian bookworm + Python 3.11 base image from debootstrap (no registry needed).
+docker-base:
+	tools/docker/build_base_image.sh
+
+# The four images. The model and the photos are staged in models/ and gallery/
+# (the build context) so the image builds copy them instead of downloading.
+docker-build: $(STAMP) gallery
+	@mkdir -p models
+	@model="$$($(PY) -m services.classifier.fetch_model)" && \
+	  if [ "$$(cd "$$(dirname "$$model")" && pwd)" != "$(CURDIR)/models" ]; then cp "$$model" models/; fi
+	$(COMPOSE) build
+
+compose-up: docker-build
+	$(COMPOSE) up -d
+	@echo "the page: http://localhost:$${IC_HTTP_PORT:-8080}/  (stop: $(COMPOSE) down)"
 
 bench: $(STAMP) model gallery native
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
