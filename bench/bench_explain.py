@@ -68,21 +68,29 @@ def classifier_process(model: Path) -> ServiceProcess:
     )
 
 
-def explain_seconds(gateway: GatewayProcess, photo: bytes, runs: int) -> tuple[float, dict]:
-    """Median wall time of POST /api/v1/explain (after one warm-up) and the last answer."""
-    session = requests.Session()
-    times, body = [], {}
+def explain_once(session: requests.Session, gateway: GatewayProcess, photo: bytes):
+    """(wall seconds, answer) of one POST /api/v1/explain."""
+    started = time.perf_counter()
+    reply = session.post(
+        gateway.url + "/api/v1/explain", files={"image": ("soccer.jpg", photo)}, timeout=120
+    )
+    elapsed = time.perf_counter() - started
+    reply.raise_for_status()
+    return elapsed, reply.json()
+
+
+def alternate(gateways: list[GatewayProcess], photo: bytes, runs: int):
+    """Median seconds per gateway, runs taken in turn (so a change in the load of
+    this shared machine hits every configuration alike), and the last answers."""
+    sessions = [requests.Session() for _ in gateways]
+    times: list[list[float]] = [[] for _ in gateways]
+    bodies: list[dict] = [{} for _ in gateways]
     for attempt in range(runs + 1):
-        started = time.perf_counter()
-        reply = session.post(
-            gateway.url + "/api/v1/explain", files={"image": ("soccer.jpg", photo)}, timeout=120
-        )
-        elapsed = time.perf_counter() - started
-        reply.raise_for_status()
-        body = reply.json()
-        if attempt:
-            times.append(elapsed)
-    return statistics.median(times), body
+        for k, gateway in enumerate(gateways):
+            elapsed, bodies[k] = explain_once(sessions[k], gateway, photo)
+            if attempt:  # the first is a warm-up
+                times[k].append(elapsed)
+    return [statistics.median(t) for t in times], bodies
 
 
 def bare_seconds(rgb: np.ndarray, grid: core.WindowGrid, class_ids: list[int], model: Path):
@@ -135,25 +143,22 @@ def main() -> None:
 
     with (
         classifier_process(model) as first,
+        classifier_process(model) as second,
         ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inpainter,
+        GatewayProcess(first.address, [inpainter.address]) as one_replica,
+        GatewayProcess(
+            first.address,
+            [inpainter.address],
+            # Both replicas behind one round_robin target (GatewayProcess would
+            # otherwise prefix dns:/// to a single address).
+            IC_CLASSIFIER_ADDR=f"ipv4:{first.address},{second.address}",
+        ) as two_replicas,
     ):
-        with GatewayProcess(first.address, [inpainter.address]) as gateway:
-            one_s, body = explain_seconds(gateway, photo, args.runs)
-            class_ids = [body["target"]["class_id"]] + [c["class_id"] for c in body["competitors"]]
-            naive_s = statistics.median(
-                naive_seconds(gateway, rgb, grid, class_ids) for _ in range(args.naive_runs)
-            )
-        with (
-            classifier_process(model) as second,
-            GatewayProcess(
-                first.address,
-                [inpainter.address],
-                # Both replicas behind one round_robin target (GatewayProcess
-                # would otherwise prefix dns:/// to a single address).
-                IC_CLASSIFIER_ADDR=f"ipv4:{first.address},{second.address}",
-            ) as gateway,
-        ):
-            two_s, _ = explain_seconds(gateway, photo, args.runs)
+        (one_s, two_s), (body, _) = alternate([one_replica, two_replicas], photo, args.runs)
+        class_ids = [body["target"]["class_id"]] + [c["class_id"] for c in body["competitors"]]
+        naive_s = statistics.median(
+            naive_seconds(one_replica, rgb, grid, class_ids) for _ in range(args.naive_runs)
+        )
         inpaint_s, classify_s = bare_seconds(rgb, grid, class_ids, model)
         bare_s = inpaint_s + classify_s
 
