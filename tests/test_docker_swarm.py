@@ -53,6 +53,9 @@ def swarm_stack():
     require_docker(compose=False)
     build_images()
     created_swarm = False
+    had_gwbridge = bool(
+        run(["docker", "network", "ls", "-q", "--filter", "name=^docker_gwbridge$"]).stdout.strip()
+    )
     if swarm_state() != "active":
         run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"])
         created_swarm = True
@@ -65,6 +68,9 @@ def swarm_stack():
         "IC_HTTP_PORT": str(port),
         "IC_MAX_CONNECTION_AGE_S": "3",
         "IC_HEALTHCHECK_INTERVAL": "2s",
+        # The routing mesh needs IPVS, which a CI VM may lack; a host-mode
+        # port works everywhere (one gateway task per node).
+        "IC_PUBLISH_MODE": os.environ.get("IC_TEST_SWARM_PUBLISH_MODE", "host"),
         # One task each to start with: this machine has two cores.
         "IC_CLASSIFIER_REPLICAS": "1",
         "IC_INPAINTER_REPLICAS": "1",
@@ -89,6 +95,8 @@ def swarm_stack():
         )  # fmt: skip
         if created_swarm:
             run(["docker", "swarm", "leave", "--force"], check=False)
+            if not had_gwbridge:  # made by `swarm init` for host-mode ports
+                run(["docker", "network", "rm", "docker_gwbridge"], check=False)
 
 
 def ready(url: str) -> bool:
