@@ -227,7 +227,7 @@ static int complete(pm_context *ctx, const pm_options *o)
     for (int l = 0; l < ctx->n_levels; l++)
         if (ctx->level[l].n_targets > max_targets)
             max_targets = ctx->level[l].n_targets;
-    ctx->scratch = malloc(sizeof(int32_t) * (size_t)max_targets);
+    ctx->scratch = malloc(sizeof(int64_t) * (size_t)max_targets);
     ctx->acc = malloc(4 * sizeof(float) * (size_t)ctx->level[0].w * ctx->level[0].h);
     if (!ctx->scratch || !ctx->acc)
         return PM_ERR_NO_MEMORY;

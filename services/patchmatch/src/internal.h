@@ -14,15 +14,16 @@
 
 /* In patch distances a known pixel counts this many times as much as an
  * estimated one: matches must agree with the real image around the hole
- * first, and with the current guess inside it second. */
+ * first, and with the current guess inside it only second (the guess still
+ * decides between patches that lie wholly inside the hole). */
 #ifndef PM_KNOWN_WEIGHT
-#define PM_KNOWN_WEIGHT 16
+#define PM_KNOWN_WEIGHT 255
 #endif
-/* The largest patch distance, 21*21 pixels * 3 * 255^2 * 16, is below 2^31. */
-_Static_assert((long long)PM_PATCH_SIZE_MAX * PM_PATCH_SIZE_MAX * 3 * 255 * 255 *
-                       PM_KNOWN_WEIGHT <
-                   2147483647LL,
-               "patch distances must fit in an int");
+/* A row of a patch distance, 21 pixels * 3 * 255^2 * weight, fits an int32;
+ * whole patches are summed in 64 bits. */
+_Static_assert((long long)PM_PATCH_SIZE_MAX * 3 * 255 * 255 * PM_KNOWN_WEIGHT < 2147483647LL,
+               "a patch row's distance must fit in an int32");
+_Static_assert(PM_KNOWN_WEIGHT >= 1 && PM_KNOWN_WEIGHT <= 255, "the weight map is 8-bit");
 
 /* One scale of the working region (the hole's neighbourhood). */
 typedef struct pm_level {
@@ -40,7 +41,7 @@ typedef struct pm_level {
     int32_t *sources;   /* indices of the valid centres */
     int n_sources;
     int32_t *nnx, *nny; /* per target: centre of its nearest source patch */
-    int32_t *nnd;       /* per target: sum of squared differences to it */
+    int64_t *nnd;       /* per target: weighted sum of squared differences to it */
 } pm_level;
 
 typedef struct pm_context {
@@ -53,7 +54,7 @@ typedef struct pm_context {
     int64_t deadline_ns; /* CLOCK_MONOTONIC time to give up at; 0 = none */
     const int32_t *cancel;
     float *acc;           /* voting sums: 4 floats (r, g, b, weight) per pixel */
-    int32_t *scratch;     /* one int per target, for the distance percentile */
+    int64_t *scratch;     /* one distance per target, for the percentile */
     float *falloff;       /* boundary weights indexed by a chamfer difference */
     int falloff_offset;   /* index of a zero difference in falloff */
 } pm_context;
@@ -95,7 +96,8 @@ int pm_level_index(pm_level *level, int radius);
 int pm_level_fill_onion(pm_level *level);
 
 /* nnf.c */
-int pm_patch_ssd(const pm_level *level, int radius, int tx, int ty, int sx, int sy, int limit);
+int64_t pm_patch_ssd(const pm_level *level, int radius, int tx, int ty, int sx, int sy,
+                     int64_t limit);
 void pm_nnf_random(pm_context *ctx, pm_level *level);
 void pm_nnf_upsample(pm_context *ctx, const pm_level *coarse, pm_level *fine);
 void pm_nnf_measure(pm_context *ctx, pm_level *level);

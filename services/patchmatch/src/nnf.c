@@ -2,15 +2,16 @@
  * every target patch (one overlapping the hole) the centre of a similar
  * source patch (fully known), improved by propagation from the neighbours and
  * by a random search at exponentially shrinking radii. */
-#include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "internal.h"
 
 /* Sum of squared RGB differences between the patch centred at (tx, ty) and
  * the one at (sx, sy), over the part of the target patch inside the level (the
  * source patch is always inside). Stops early once the sum reaches `limit`. */
-int pm_patch_ssd(const pm_level *level, int radius, int tx, int ty, int sx, int sy, int limit)
+int64_t pm_patch_ssd(const pm_level *level, int radius, int tx, int ty, int sx, int sy,
+                     int64_t limit)
 {
     const int w = level->w;
     const int y0 = ty - radius < 0 ? -ty : -radius;
@@ -18,7 +19,7 @@ int pm_patch_ssd(const pm_level *level, int radius, int tx, int ty, int sx, int 
     const int x0 = tx - radius < 0 ? -tx : -radius;
     const int x1 = tx + radius >= w ? w - 1 - tx : radius;
     const int cols = x1 - x0 + 1;
-    int sum = 0;
+    int64_t sum = 0;
     for (int dy = y0; dy <= y1; dy++) {
         const size_t t_row = (size_t)(ty + dy) * w + tx + x0;
         const uint8_t *a = level->rgb + 3 * t_row;
@@ -87,7 +88,7 @@ void pm_nnf_upsample(pm_context *ctx, const pm_level *coarse, pm_level *fine)
         }
         if (!found)
             random_source(ctx, fine, &fine->nnx[i], &fine->nny[i]);
-        fine->nnd[i] = INT_MAX;
+        fine->nnd[i] = INT64_MAX;
     }
 }
 
@@ -97,12 +98,13 @@ void pm_nnf_measure(pm_context *ctx, pm_level *level)
     for (int i = 0; i < level->n_targets; i++) {
         int t = level->targets[i];
         level->nnd[i] =
-            pm_patch_ssd(level, r, t % w, t / w, level->nnx[i], level->nny[i], INT_MAX);
+            pm_patch_ssd(level, r, t % w, t / w, level->nnx[i], level->nny[i], INT64_MAX);
     }
 }
 
 typedef struct match {
-    int x, y, d;
+    int x, y;
+    int64_t d;
 } match;
 
 /* Replaces *best by the source patch at (cx, cy) if that one is closer. */
@@ -111,7 +113,7 @@ static inline void try_match(const pm_level *level, int r, int tx, int ty, match
 {
     if ((cx == best->x && cy == best->y) || !is_source(level, r, cx, cy))
         return;
-    int d = pm_patch_ssd(level, r, tx, ty, cx, cy, best->d);
+    int64_t d = pm_patch_ssd(level, r, tx, ty, cx, cy, best->d);
     if (d < best->d) {
         best->x = cx;
         best->y = cy;

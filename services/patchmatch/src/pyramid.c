@@ -168,7 +168,8 @@ int pm_level_index(pm_level *level, int radius)
     free(level->nny);
     free(level->nnd);
     level->holes = level->targets = level->sources = NULL;
-    level->nnx = level->nny = level->nnd = NULL;
+    level->nnx = level->nny = NULL;
+    level->nnd = NULL;
     level->n_holes = level->n_targets = level->n_sources = 0;
 
     chamfer_distance(level);
@@ -194,7 +195,7 @@ int pm_level_index(pm_level *level, int radius)
     level->sources = malloc(sizeof(int32_t) * (size_t)(n_sources ? n_sources : 1));
     level->nnx = malloc(sizeof(int32_t) * (size_t)(n_targets ? n_targets : 1));
     level->nny = malloc(sizeof(int32_t) * (size_t)(n_targets ? n_targets : 1));
-    level->nnd = malloc(sizeof(int32_t) * (size_t)(n_targets ? n_targets : 1));
+    level->nnd = malloc(sizeof(int64_t) * (size_t)(n_targets ? n_targets : 1));
     if (!level->holes || !level->targets || !level->sources || !level->nnx || !level->nny ||
         !level->nnd) {
         free(near);

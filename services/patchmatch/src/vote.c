@@ -33,11 +33,11 @@ int pm_falloff_init(pm_context *ctx)
 }
 
 /* The k-th smallest of values[0..n) (reorders them), Hoare's selection. */
-static int32_t select_kth(int32_t *values, int n, int k)
+static int64_t select_kth(int64_t *values, int n, int k)
 {
     int lo = 0, hi = n - 1;
     while (lo < hi) {
-        int32_t pivot = values[lo + (hi - lo) / 2];
+        int64_t pivot = values[lo + (hi - lo) / 2];
         int i = lo, j = hi;
         while (i <= j) {
             while (values[i] < pivot)
@@ -45,7 +45,7 @@ static int32_t select_kth(int32_t *values, int n, int k)
             while (values[j] > pivot)
                 j--;
             if (i <= j) {
-                int32_t tmp = values[i];
+                int64_t tmp = values[i];
                 values[i++] = values[j];
                 values[j--] = tmp;
             }
@@ -64,8 +64,8 @@ static int32_t select_kth(int32_t *values, int n, int k)
  * (Wexler et al.): the better three quarters of the matches dominate. */
 static float similarity_scale(pm_context *ctx, const pm_level *level)
 {
-    memcpy(ctx->scratch, level->nnd, sizeof(int32_t) * (size_t)level->n_targets);
-    int32_t p75 = select_kth(ctx->scratch, level->n_targets, (level->n_targets * 3) / 4);
+    memcpy(ctx->scratch, level->nnd, sizeof(int64_t) * (size_t)level->n_targets);
+    int64_t p75 = select_kth(ctx->scratch, level->n_targets, (level->n_targets * 3) / 4);
     return 1.0f / (2.0f * (float)(p75 > 1 ? p75 : 1));
 }
 
