@@ -12,6 +12,9 @@
 
 #include "internal.h"
 
+/* Tuning constants, measured with bench/bench_inpaint.py; each can be
+ * overridden for experiments, e.g. make OPT="-O3 -DPM_CONVERGED=0.2". */
+
 /* The pyramid stops once the hole's inscribed radius is at most this many
  * patch sizes: there the smooth initial fill is a fair start. */
 #ifndef PM_COARSEST_RADIUS_PATCHES
