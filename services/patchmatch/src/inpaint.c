@@ -231,7 +231,7 @@ static int complete(pm_context *ctx, const pm_options *o)
         if (ctx->level[l].n_targets > max_targets)
             max_targets = ctx->level[l].n_targets;
     ctx->scratch = malloc(sizeof(int64_t) * (size_t)max_targets);
-    ctx->acc = malloc(4 * sizeof(float) * (size_t)ctx->level[0].w * ctx->level[0].h);
+    ctx->acc = malloc(4 * sizeof(float) * (size_t)max_targets);
     if (!ctx->scratch || !ctx->acc)
         return PM_ERR_NO_MEMORY;
 

@@ -53,7 +53,8 @@ typedef struct pm_context {
     uint64_t rng;
     int64_t deadline_ns; /* CLOCK_MONOTONIC time to give up at; 0 = none */
     const int32_t *cancel;
-    float *acc;           /* voting sums: 4 floats (r, g, b, weight) per pixel */
+    float *acc;           /* voting sums: r, g, b, weight per target (every hole
+                           * pixel is the centre of a target patch) */
     int64_t *scratch;     /* one distance per target, for the percentile */
     float *falloff;       /* boundary weights indexed by a chamfer difference */
     int falloff_offset;   /* index of a zero difference in falloff */

@@ -78,7 +78,7 @@ double pm_vote(pm_context *ctx, pm_level *level, int use_similarity)
     if (level->n_holes == 0 || level->n_targets == 0)
         return 0.0;
     for (int k = 0; k < level->n_holes; k++)
-        memset(acc + 4 * (size_t)level->holes[k], 0, 4 * sizeof(float));
+        memset(acc + 4 * (size_t)level->target_of[level->holes[k]], 0, 4 * sizeof(float));
     const float scale = use_similarity ? similarity_scale(ctx, level) : 0.0f;
 
     for (int i = 0; i < level->n_targets; i++) {
@@ -103,7 +103,7 @@ double pm_vote(pm_context *ctx, pm_level *level, int use_similarity)
                 diff = diff < -offset ? -offset : (diff > offset ? offset : diff);
                 const float weight = sim * falloff[diff + offset];
                 const uint8_t *s = src + 3 * dx;
-                float *a = acc + 4 * q;
+                float *a = acc + 4 * (size_t)level->target_of[q];
                 a[0] += weight * s[0];
                 a[1] += weight * s[1];
                 a[2] += weight * s[2];
@@ -115,7 +115,7 @@ double pm_vote(pm_context *ctx, pm_level *level, int use_similarity)
     long change = 0;
     for (int k = 0; k < level->n_holes; k++) {
         const size_t q = (size_t)level->holes[k];
-        const float *a = acc + 4 * q;
+        const float *a = acc + 4 * (size_t)level->target_of[q];
         if (!(a[3] > 0.0f))
             continue; /* cannot happen: the patch centred on q votes for it */
         uint8_t *p = level->rgb + 3 * q;
