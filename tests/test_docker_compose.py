@@ -55,9 +55,10 @@ def stack(images):
         name=f"ictest{os.getpid()}",
         http_port=free_port(),
         env_overrides={
-            # Short connection age and health interval: replicas found and
-            # faults noticed within seconds rather than half a minute.
-            "IC_MAX_CONNECTION_AGE_S": "3",
+            # Shorter connection age and health interval: replicas found and
+            # faults noticed sooner. (Not much shorter: every connection
+            # recycle is a GOAWAY race a call can lose.)
+            "IC_MAX_CONNECTION_AGE_S": "10",
             "IC_HEALTHCHECK_INTERVAL": "2s",
         },
     )
@@ -298,6 +299,31 @@ def test_replacing_patchmatch_leaves_the_rest_serving(stack, soccer):
     assert {s: stack.containers(s) for s in others} == others
     assert all(status == 200 for status, _, _ in answers), answers
     print(f"during the swap: {sum(bool(f) for _, _, f in answers)} of {len(answers)} fell back")
+
+
+def test_adding_an_inpainting_service_takes_an_entry_and_an_address(stack, soccer):
+    """deploy/compose/resynthesizer.yml: the Resynthesizer engine moves to a
+    service of its own; the gateway learns it from the new address alone."""
+    rgb, mask = soccer
+    files = ("-f", "docker-compose.yml", "-f", "deploy/compose/resynthesizer.yml")
+    stack.compose(*files, "up", "-d", "--no-build", timeout=600)
+    stack.wait_healthy({"resynthesizer": 1, "patchmatch": 1, "gateway": 1})
+    stack.wait_ready()
+    where = {s: hosts(stack.containers(s)) for s in ("resynthesizer", "patchmatch")}
+
+    def served_where_expected() -> bool:
+        for backend, service in (("resynthesizer", "resynthesizer"), ("patchmatch", "patchmatch")):
+            body = inpaint(stack, rgb, mask, backend).json()
+            host = body["served_by"]["inpainter"].split(":")[0]
+            if (body["backend"], body["fallback"], host in where[service]) != (
+                backend,
+                False,
+                True,
+            ):
+                return False
+        return True
+
+    wait_until(served_where_expected, 90, "each engine served by its own service", interval=1)
 
 
 def test_down_leaves_nothing_behind(stack):
