@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +14,16 @@ from onnx import helper, numpy_helper
 from services.classifier import fetch_model, preprocess
 from services.classifier.core import SqueezeNetClassifier
 from services.classifier.model_graph import prepare_model
+from tests.support.http_files import serve_directory
 
 
 @pytest.fixture
 def file_server(tmp_path):
-    """A local HTTP server over tmp_path/www; yields its base URL."""
+    """A local HTTP server over tmp_path/www -> (directory, base URL)."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_directory(root) as base:
+        yield root, base
 
 
 def test_download_verifies_checksum_and_lands_the_file(file_server, tmp_path, model_path):

@@ -3,16 +3,14 @@ HTTP server, corrupted downloads refused, and an empty gallery without sources."
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
 from gateway.gallery import list_gallery
+from tests.support.http_files import serve_directory
 from tools import fetch_gallery
 from tools.fetch_gallery import PHOTOS
 from tools.fetch_gallery import fetch_gallery as fetch
@@ -23,14 +21,8 @@ def http_root(tmp_path):
     """A directory served over HTTP on a free loopback port -> (dir, base URL)."""
     root = tmp_path / "served"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/public/"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as base:
+        yield root, f"{base}/public/"
 
 
 def serve_photos(images_dir: Path, root: Path) -> Path:
