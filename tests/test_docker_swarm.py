@@ -66,7 +66,7 @@ def swarm_stack():
         "IC_IMAGE_PREFIX": IMAGE_PREFIX,
         "IC_IMAGE_TAG": IMAGE_TAG,
         "IC_HTTP_PORT": str(port),
-        "IC_MAX_CONNECTION_AGE_S": "3",
+        "IC_MAX_CONNECTION_AGE_S": "10",
         "IC_HEALTHCHECK_INTERVAL": "2s",
         # The routing mesh needs IPVS, which a CI VM may lack; a host-mode
         # port works everywhere (one gateway task per node).
