@@ -1,5 +1,5 @@
 """gRPC channels of the gateway: round_robin over every replica a DNS name
-resolves to, retries on UNAVAILABLE, message limits sized for images.
+resolves to, retries on UNAVAILABLE and server-side CANCELLED, message limits sized for images.
 
 Channels are created on first use in the process that uses them, never at
 import time: gRPC's C core does not survive fork(), and gunicorn forks its
@@ -23,13 +23,17 @@ SERVICE_CONFIG = {
         {
             "name": [{"service": name} for name in SERVICES],
             # A replica that went away (rolling update, crash) is retried on
-            # another one; the call's own deadline bounds the total time.
+            # another one; the call's own deadline bounds the total time. A
+            # server that shuts down cancels the calls it had accepted but not
+            # started: CANCELLED from the server is retried too (every RPC we
+            # make only reads, so a retry is always safe; a cancel of our own
+            # is never retried by gRPC).
             "retryPolicy": {
                 "maxAttempts": 3,
                 "initialBackoff": "0.02s",
                 "maxBackoff": "0.2s",
                 "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
+                "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
             },
         }
     ],
@@ -52,6 +56,9 @@ def open_channel(target: str) -> grpc.Channel:
             ("grpc.initial_reconnect_backoff_ms", 200),
             ("grpc.max_reconnect_backoff_ms", 2_000),
             ("grpc.min_reconnect_backoff_ms", 200),
+            # Re-resolve DNS at most every 5 s (default 30 s), so replicas added
+            # by a scale-up get traffic soon after their first connection closes.
+            ("grpc.dns_min_time_between_resolutions_ms", 5_000),
         ],
     )
 

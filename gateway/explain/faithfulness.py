@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
+from PIL import Image, ImageFilter
 
 from gateway.explain import core
 from gateway.explain.explainer import Explainer, ExplainOptions, Explanation
@@ -85,7 +85,8 @@ def auc(curve: list[float]) -> float:
 
 def blurred(rgb: np.ndarray) -> np.ndarray:
     sigma = max(1.0, BLUR_SIGMA_FRACTION * min(rgb.shape[:2]))
-    return cv2.GaussianBlur(rgb, (0, 0), sigma)
+    # Pillow rather than OpenCV: the gateway image need not carry OpenCV for this.
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(sigma)))
 
 
 def target_cam(explainer: Explainer, rgb: np.ndarray, target: int) -> np.ndarray:
