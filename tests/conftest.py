@@ -10,6 +10,9 @@ import pytest
 
 from tests.support.processes import REPO, ServiceProcess
 
+# The gateway's fixtures (gateway_service, stroke_png) live in their own module.
+pytest_plugins = ["tests.gateway_fixtures"]
+
 SHARED = Path(os.environ.get("IC_SHARED_DIR", REPO.parent / "shared"))
 MODEL_PATH = Path(os.environ.get("IC_TEST_MODEL", SHARED / "models" / "squeezenet1.1.onnx"))
 IMAGES_DIR = SHARED / "images"
@@ -86,7 +89,3 @@ def inpainter_service():
 def patchmatch_service():
     with ServiceProcess("services.patchmatch", health_service="ic.v1.Inpainter") as proc:
         yield proc
-
-
-# The gateway's fixtures (gateway_service, stroke_png) live in their own module.
-from tests.gateway_fixtures import gateway_service, stroke_png  # noqa: E402, F401
