@@ -181,7 +181,7 @@ class ExplainPanel {
     ]);
     panel.replaceChildren(
       element('div', { class: 'explain-head' }, [
-        element('h2', { text: '4 · Explain: undesirable pixels' }),
+        element('h2', { text: 'Explain: undesirable pixels' }),
         element('p', {
           class: 'explain-intro',
           text: 'Every window of the image is removed in turn and the image reclassified. '
