@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.browser_page import choose_gallery_photo
 from tests.support.processes import ARTIFACTS
 from tests.support.tools import require_executable
 
@@ -53,10 +54,9 @@ def canvas_spread(page, selector: str) -> int:
 
 
 def test_explain_draws_both_maps_and_fix_it_is_an_undoable_edit(page):
-    page.click('.thumb[data-image-id="soccer"]')
-    page.wait_for_function(
-        "() => document.querySelectorAll('#explain-target option').length >= 2", timeout=30_000
-    )
+    # The page opens the first gallery photo by itself: wait until the soccer photo is
+    # classified, or that photo's late "new photo" event would cancel the run.
+    choose_gallery_photo(page, "soccer", "Soccer")
     # The default target is the top-1; explain the runner-up instead if it is the rugby ball.
     options = page.eval_on_selector_all("#explain-target option", "os => os.map(o => o.value)")
     if str(RUGBY_BALL) in options:
