@@ -74,6 +74,11 @@ def from_rpc_error(exc: grpc.RpcError, service: str) -> ApiError:
             status, name = 413, "too_large"
     elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
         message = f"the {service} service did not answer within its deadline"
+    elif code is grpc.StatusCode.UNAVAILABLE:
+        # Plain words first (the page shows this to people); gRPC's after, for operators.
+        message = (
+            f"the {service} service is not reachable right now; try again in a moment ({details})"
+        )
     else:
         message = f"the {service} service failed: {code.name}: {details}"
     return ApiError(status, name, message)
