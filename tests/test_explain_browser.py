@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser_page import choose_gallery_photo
+from tests.support.browser_page import choose_gallery_photo, launch_chromium, open_page
 from tests.support.processes import ARTIFACTS
-from tests.support.tools import require_executable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -18,28 +17,12 @@ RUGBY_BALL = 768
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = require_executable("chromium", "apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=["--no-sandbox"]
-        )
-        yield browser
-        browser.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture
 def page(browser, gateway_service):
-    context = browser.new_context(viewport={"width": 1200, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(gateway_service.url + "/")
-    page.wait_for_selector(".thumb", timeout=20_000)
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    yield from open_page(browser, gateway_service.url + "/")
 
 
 def canvas_spread(page, selector: str) -> int:
