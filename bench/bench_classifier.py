@@ -9,7 +9,8 @@ Prints, in one run:
   core (preprocess + run + softmax + top-k), with the ratios;
 - batch throughput (images/s) for batches of 1, 8 and 32, through gRPC and bare.
 Both sides use one ONNX Runtime thread (the service default).
-Target: p50 through gRPC within 1.3x of the bare call.
+Target: p50 through gRPC within 1.3x of the bare call; printed against both the
+in-process core (the same work: image in, top-5 out) and session.run alone.
 """
 
 from __future__ import annotations
@@ -92,11 +93,15 @@ def main() -> int:
         for label, samples in rows:
             p50 = percentile(samples, 50)
             print(f"  {label:<24}{p50:>8.2f}{percentile(samples, 99):>8.2f}{p50 / base:>15.2f}x")
-        ratio = percentile(via_grpc, 50) / base
-        print(
-            f"  target: gRPC p50 within 1.3x of the bare call -> {ratio:.2f}x "
-            f"({'met' if ratio <= 1.3 else 'NOT met'})"
-        )
+        # The target compares the same work with and without the RPC: the image in,
+        # the top-5 out. Against session.run alone (no resize, no softmax) it is
+        # printed too, as the stricter reading.
+        for what, reference in (("in-process core", bare_core), ("bare run", bare_run)):
+            ratio = percentile(via_grpc, 50) / percentile(reference, 50)
+            print(
+                f"  target: gRPC p50 within 1.3x of the {what} -> {ratio:.2f}x "
+                f"({'met' if ratio <= 1.3 else 'NOT met'})"
+            )
 
         print("\nbatch throughput (images/s)")
         print(f"  {'batch':<8}{'bare run':>12}{'gRPC':>12}{'gRPC / bare':>14}")
