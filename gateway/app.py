@@ -5,7 +5,7 @@
 replaces it. No gRPC channel is opened here: `gateway.services.services()`
 opens them on first use in the serving process (after gunicorn's fork).
 
-Blueprints added later (gateway/explain/) reuse what is set up here:
+Blueprints such as gateway/explain/ reuse what is set up here:
 `gateway.services.services()` for the classifier client and the backend
 registry, `current_app.config["IC"]` for the configuration and limits,
 `gateway.forms` for parsing parts, `gateway.openapi.openapi_document(app)` to
@@ -15,8 +15,6 @@ describe their endpoints, and the error handlers for their failures.
 from __future__ import annotations
 
 import atexit
-import importlib
-import importlib.util
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -24,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gateway import errors, frontend, observability, openapi, ratelimit
 from gateway.api import api
 from gateway.config import GatewayConfig
+from gateway.explain import init_app as install_explain
 from gateway.health import health
 from gateway.services import ServicesHolder
 
@@ -53,18 +52,6 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(api)
     openapi.install(app)
-    register_explain(app)
+    install_explain(app)  # POST /api/v1/explain and its OpenAPI path
     app.register_blueprint(frontend.frontend)
     return app
-
-
-def register_explain(app: Flask) -> None:
-    """Mount gateway/explain/ when it offers itself: its package defines
-    `init_app(app)`, which registers its blueprint (POST /api/v1/explain) and
-    adds its path to the OpenAPI document."""
-    if importlib.util.find_spec("gateway.explain") is None:
-        return
-    module = importlib.import_module("gateway.explain")
-    init_app = getattr(module, "init_app", None)
-    if init_app is not None:
-        init_app(app)
