@@ -144,3 +144,20 @@ def test_mixed_sizes_and_huge_images_are_refused(classifier, photo_rgb):
         classifier.classify([photo_rgb("soccer"), photo_rgb("soccer")[:100]])
     with pytest.raises(TooLarge, match="longest side"):
         classifier.classify([np.zeros((10, 4000, 3), np.uint8)])
+
+
+def test_enlarging_and_shrinking_both_see_the_same_photo(classifier, photo_rgb):
+    """227 px photos are enlarged to 256 (OpenCV bilinear); a 454 px copy is shrunk
+    to 256 (Pillow bilinear, antialiased): both paths give the same answer."""
+    from PIL import Image
+
+    small = photo_rgb("lighthouse")
+    large = np.asarray(Image.fromarray(small).resize((454, 454), Image.Resampling.BICUBIC))
+    enlarged = preprocess.resize_for_network(small)
+    shrunk = preprocess.resize_for_network(large)
+    assert enlarged.shape == shrunk.shape == (256, 256, 3)
+    assert np.abs(enlarged.astype(int) - shrunk.astype(int)).mean() < 4
+    top_small = classifier.classify([small], top_k=1).results[0].top[0]
+    top_large = classifier.classify([large], top_k=1).results[0].top[0]
+    assert top_small.class_id == top_large.class_id
+    assert top_small.probability == pytest.approx(top_large.probability, abs=0.05)
