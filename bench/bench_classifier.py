@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import grpc
 import numpy as np
 from PIL import Image
 
+from bench.timing import time_calls
 from ic.v1 import classifier_pb2, classifier_pb2_grpc
 from services.classifier import preprocess
 from services.classifier.core import SqueezeNetClassifier
@@ -38,17 +38,6 @@ PHOTO = REPO.parent / "shared" / "images" / "soccer.jpg"
 
 def percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.array(samples), q))
-
-
-def time_calls(fn, iterations: int, warmup: int = 10) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(iterations):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1e3)
-    return samples
 
 
 def main() -> int:

@@ -19,12 +19,12 @@ Run `make native` first (the PatchMatch library).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from bench.timing import time_calls
 from ic.v1 import inpainter_pb2
 from services.common.images import raw_image, raw_mask
 from services.common.inpaint_engine import InpaintEngine
@@ -39,14 +39,7 @@ TIMEOUT = 120.0
 
 
 def p50_ms(fn, iterations: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(iterations):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1e3)
-    return float(np.median(samples))
+    return float(np.median(time_calls(fn, iterations, warmup)))
 
 
 def window_masks(width: int, height: int, count: int = 16, side: int = 48):
