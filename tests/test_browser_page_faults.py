@@ -127,6 +127,9 @@ def test_a_failed_edit_is_reported_and_changes_nothing(
     ):
         choose_gallery_photo(page, "soccer", "Soccer")
         before = table_probabilities(page, "modified-table")
+        # The page fetches the top-5 CAMs in the background after a photo is chosen;
+        # let those finish, so the failure seen is the edit's and not theirs.
+        page.wait_for_load_state("networkidle")
 
         classifier.kill()
         drag(page, [(BALL_CENTRE[0] - 10, BALL_CENTRE[1]), (BALL_CENTRE[0] + 10, BALL_CENTRE[1])])
