@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from services.classifier import preprocess
-from services.classifier.core import SqueezeNetClassifier, softmax
+from services.classifier.core import SqueezeNetClassifier, cam_image, softmax
 from services.common.errors import InvalidInput, TooLarge
 from services.common.images import ImageLimits
 from tests.conftest import GALLERY_TOP1
@@ -113,6 +113,24 @@ def test_cams_for_several_classes_come_from_one_forward_pass(classifier, photo_r
     assert [c.class_id for c in result.results[0].cams] == [1] + [
         s.class_id for s in result.results[0].top
     ]
+
+
+@pytest.mark.parametrize(("width", "height"), [(227, 227), (512, 300), (15, 15), (8, 40), (6, 6)])
+def test_cam_resizing_is_pillows_bilinear_whichever_library_does_it(width, height):
+    """Enlarging goes through OpenCV (faster), shrinking through Pillow (antialiased):
+    the maps equal Pillow's bilinear either way."""
+    from PIL import Image
+
+    class_map = np.random.default_rng(width).normal(0, 3, (15, 15)).astype(np.float32)
+    image, low, high = cam_image(class_map, width, height)
+    reference = np.asarray(
+        Image.fromarray(class_map).resize((width, height), Image.Resampling.BILINEAR)
+    )
+    assert image.shape == (height, width) and image.dtype == np.uint8
+    assert low == pytest.approx(reference.min(), abs=1e-4)
+    assert high == pytest.approx(reference.max(), abs=1e-4)
+    expected = np.rint((reference - reference.min()) / (reference.max() - reference.min()) * 255)
+    assert np.abs(image.astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_cam_has_the_request_image_size_for_non_square_images(classifier, photo_rgb):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
@@ -83,8 +84,16 @@ def cam_image(class_map: np.ndarray, width: int, height: int) -> tuple[np.ndarra
     Resized first and scaled to 0..255 after, so that 255 marks the most
     activated region exactly, whatever the interpolation did to the peak.
     """
-    small = Image.fromarray(class_map.astype(np.float32), mode="F")
-    big = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
+    class_map = np.ascontiguousarray(class_map, dtype=np.float32)
+    map_height, map_width = class_map.shape
+    if width >= map_width and height >= map_height:
+        # Enlarging (the usual case: a 15x15 grid to the photo) is plain
+        # bilinear in both libraries, equal to 1e-6; OpenCV's takes 0.02 ms
+        # against Pillow's 0.7 ms with its float-image round trip.
+        big = cv2.resize(class_map, (width, height), interpolation=cv2.INTER_LINEAR)
+    else:
+        small = Image.fromarray(class_map)  # float32 -> mode "F"
+        big = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
     unit, low, high = normalise_map(big)
     return np.rint(unit * 255.0).astype(np.uint8), low, high
 
