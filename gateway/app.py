@@ -24,6 +24,7 @@ from gateway.api import api
 from gateway.config import GatewayConfig
 from gateway.explain import init_app as install_explain
 from gateway.health import health
+from gateway.multipart import GatewayRequest
 from gateway.services import ServicesHolder
 
 
@@ -33,6 +34,7 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
     else:
         settings = GatewayConfig.from_env().with_overrides(config or {})
     app = Flask(__name__, static_folder=None)
+    app.request_class = GatewayRequest  # its multipart parser (gateway/multipart.py)
     app.config["IC"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     # Keep key order as built: predictions come out as the classifier ranked them.
