@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 
 import numpy as np
@@ -19,6 +18,7 @@ from gateway.forms import (
     require_multipart,
 )
 from gateway.gallery import list_gallery
+from gateway.jsonbody import Base64, json_response
 from gateway.observability import BACKEND_FALLBACKS
 from gateway.png import encode_png_fast
 from gateway.services import call_metadata, require_model_info, services
@@ -30,14 +30,22 @@ from services.common.images import decode_image, encode_png, raw_image, raw_mask
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def b64_png(array: np.ndarray) -> str:
-    """base64 PNG for JSON, compressed as configured (IC_PNG_COMPRESSION)."""
-    level = current_app.config["IC"].png_compression
-    return base64.b64encode(encode_png_fast(array, level)).decode("ascii")
+def b64_png(array: np.ndarray, level: int | None = None) -> Base64:
+    """A PNG for a JSON answer (json_response), compressed as configured (IC_PNG_COMPRESSION)."""
+    if level is None:
+        level = current_app.config["IC"].png_compression
+    return Base64(encode_png_fast(array, level))
 
 
 def elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1e3, 2)
+
+
+def timed(function, *args):
+    """(function(*args), its duration in ms)."""
+    started = time.perf_counter()
+    result = function(*args)
+    return result, (time.perf_counter() - started) * 1e3
 
 
 # -- discovery ---------------------------------------------------------------
@@ -217,7 +225,7 @@ def classify():
         **{f"classifier_{k}": round(v, 2) for k, v in reply.timing_ms.items()},
     }
     body["served_by"] = {"gateway": replica_name(), "classifier": reply.served_by}
-    return body
+    return json_response(body)
 
 
 @api.post("/inpaint")
@@ -231,21 +239,23 @@ def inpaint_endpoint():
     outcome = inpaint(rgb, mask, backend)
     inpainted = time.perf_counter()
     png = b64_png(inpainted_rgb(outcome.response.image))
-    return {
-        "image": png,
-        "backend": outcome.engine,
-        "fallback": outcome.fallback,
-        "width": rgb.shape[1],
-        "height": rgb.shape[0],
-        "timing_ms": {
-            "decode": round((decoded - started) * 1e3, 2),
-            "inpaint": round((inpainted - decoded) * 1e3, 2),
-            "inpainter_engine": round(outcome.response.elapsed_ms, 2),
-            "encode": elapsed_ms(inpainted),
-            "total": elapsed_ms(started),
-        },
-        "served_by": {"gateway": replica_name(), "inpainter": outcome.response.served_by},
-    }
+    return json_response(
+        {
+            "image": png,
+            "backend": outcome.engine,
+            "fallback": outcome.fallback,
+            "width": rgb.shape[1],
+            "height": rgb.shape[0],
+            "timing_ms": {
+                "decode": round((decoded - started) * 1e3, 2),
+                "inpaint": round((inpainted - decoded) * 1e3, 2),
+                "inpainter_engine": round(outcome.response.elapsed_ms, 2),
+                "encode": elapsed_ms(inpainted),
+                "total": elapsed_ms(started),
+            },
+            "served_by": {"gateway": replica_name(), "inpainter": outcome.response.served_by},
+        }
+    )
 
 
 @api.post("/edit")
@@ -264,12 +274,17 @@ def edit():
     outcome = inpaint(rgb, mask, backend)
     inpainted = time.perf_counter()
     result_image = outcome.response.image
-    classifier = services().classifier
-    future = classifier.classify_async(classify_request(result_image, params))
-    # The classifier works while this thread encodes the picture for the browser.
-    png = b64_png(inpainted_rgb(result_image))
-    encoded = time.perf_counter()
-    reply = classifier.result_of(future)
+    # The picture for the browser is encoded on a side thread while this one
+    # waits on the classifier.
+    result_rgb = inpainted_rgb(result_image)
+    current = services()
+    png_future = current.side_work.submit(
+        timed, b64_png, result_rgb, current_app.config["IC"].png_compression
+    )
+    try:
+        reply = current.classifier.classify(classify_request(result_image, params))
+    finally:
+        png, encode_image_ms = png_future.result()
     classified = time.perf_counter()
 
     body = {
@@ -284,7 +299,7 @@ def edit():
         "decode": round((decoded - started) * 1e3, 2),
         "inpaint": round((inpainted - decoded) * 1e3, 2),
         "inpainter_engine": round(outcome.response.elapsed_ms, 2),
-        "encode_image": round((encoded - inpainted) * 1e3, 2),
+        "encode_image": round(encode_image_ms, 2),
         "classify": round((classified - inpainted) * 1e3, 2),
         "encode_cams": elapsed_ms(classified),
         "total": elapsed_ms(started),
@@ -295,4 +310,4 @@ def edit():
         "inpainter": outcome.response.served_by,
         "classifier": reply.served_by,
     }
-    return body
+    return json_response(body)
