@@ -106,6 +106,23 @@ def ready(url: str) -> bool:
         return False
 
 
+def classify(url: str, photo: bytes) -> requests.Response | None:
+    """POST /classify; None for the plain 503 of a backend the gateway cannot
+    reach for the moment (in a dnsrr stack a task leaves DNS while its health
+    check fails, e.g. on a loaded machine); any other failure fails the test."""
+    answer = requests.post(
+        f"{url}/api/v1/classify",
+        files={"image": ("soccer.jpg", photo, "image/jpeg")},
+        timeout=TIMEOUT,
+    )
+    if answer.status_code == 503:
+        assert answer.json()["error"]["code"] == "unavailable", answer.text
+        print(f"swarm: transient 503: {answer.json()['error']['message']}")
+        return None
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
 def test_stack_serves_and_scales(swarm_stack, photo_bytes):
     name, url = swarm_stack
     for service in ("classifier", "inpainter", "patchmatch", "gateway"):
@@ -116,12 +133,7 @@ def test_stack_serves_and_scales(swarm_stack, photo_bytes):
 
     page = requests.get(f"{url}/", timeout=TIMEOUT)
     assert page.status_code == 200 and "<html" in page.text.lower()
-    reply = requests.post(
-        f"{url}/api/v1/classify",
-        files={"image": ("soccer.jpg", photo_bytes("soccer"), "image/jpeg")},
-        timeout=TIMEOUT,
-    )
-    assert reply.status_code == 200, reply.text
+    reply = wait_until(lambda: classify(url, photo_bytes("soccer")), 60, "a classification")
     assert reply.json()["predictions"][0]["label"] == GALLERY_TOP1["soccer"]
 
     run(["docker", "service", "scale", "--detach", f"{name}_classifier=2"])
@@ -129,13 +141,9 @@ def test_stack_serves_and_scales(swarm_stack, photo_bytes):
     seen: set[str] = set()
 
     def two_replicas_served() -> bool:
-        answer = requests.post(
-            f"{url}/api/v1/classify",
-            files={"image": ("soccer.jpg", photo_bytes("soccer"), "image/jpeg")},
-            timeout=TIMEOUT,
-        )
-        assert answer.status_code == 200, answer.text
-        seen.add(answer.json()["served_by"]["classifier"])
+        answer = classify(url, photo_bytes("soccer"))
+        if answer is not None:
+            seen.add(answer.json()["served_by"]["classifier"])
         return len(seen) >= 2
 
     wait_until(two_replicas_served, 120, "both classifier tasks to serve", interval=0.1)
