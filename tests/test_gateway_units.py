@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
+import threading
 
 import grpc
 import numpy as np
@@ -17,6 +20,7 @@ from gateway.errors import from_rpc_error
 from gateway.gallery import list_gallery, title_from_name
 from gateway.png import encode_png_fast
 from gateway.ratelimit import TokenBuckets
+from gateway.services import SIDE_WORK_NICENESS, Services
 
 
 @pytest.mark.parametrize("shape", [(227, 227, 3), (13, 7), (1, 1, 3), (300, 451)])
@@ -159,3 +163,18 @@ def test_rate_limit_per_client_behind_a_trusted_proxy():
     limited = client.post("/api/v1/nothing", headers={"X-Forwarded-For": "10.0.0.2"})
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "60"
     assert limited.get_json()["error"]["code"] == "rate_limited"
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"
+)
+def test_side_work_runs_below_every_other_thread():
+    services = Services(GatewayConfig())
+    try:
+        side = services.side_work.submit(
+            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        ).result()
+    finally:
+        services.close()
+    assert side == SIDE_WORK_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < SIDE_WORK_NICENESS
