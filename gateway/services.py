@@ -8,7 +8,9 @@ gunicorn worker never inherits its parent's gRPC channels.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -78,11 +80,10 @@ def lower_this_threads_priority() -> None:
     cores, at normal priority it cost the /edit it overlapped as much as it
     saved. Linux gives each thread its own nice value; elsewhere this does nothing.
     """
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, SIDE_WORK_NICENESS)
-    except (AttributeError, OSError):  # not Linux, or not allowed: normal priority
-        pass
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere a thread id is no "process" for setpriority
+    with contextlib.suppress(OSError):  # not allowed: normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SIDE_WORK_NICENESS)
 
 
 class Services:
