@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ic.v1 import image_pb2 as ic_dot_v1_dot_image__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ic/v1/classifier.proto\x12\x05ic.v1\x1a\x11ic/v1/image.proto\"\x9d\x01\n\x0f\x43lassifyRequest\x12\x1c\n\x06images\x18\x01 \x03(\x0b\x32\x0c.ic.v1.Image\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\x18\n\x10pinned_class_ids\x18\x03 \x03(\r\x12\x15\n\rcam_class_ids\x18\x04 \x03(\r\x12\x11\n\tcam_top_k\x18\x05 \x01(\x08\x12\x19\n\x11\x61ll_probabilities\x18\x06 \x01(\x08\"V\n\x10\x43lassProbability\x12\x10\n\x08\x63lass_id\x18\x01 \x01(\r\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x02\x12\x0c\n\x04rank\x18\x04 \x01(\r\"u\n\x12\x43lassActivationMap\x12\x10\n\x08\x63lass_id\x18\x01 \x01(\r\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0f\n\x07raw_min\x18\x05 \x01(\x02\x12\x0f\n\x07raw_max\x18\x06 \x01(\x02\"\x9c\x01\n\x0bImageResult\x12$\n\x03top\x18\x01 \x03(\x0b\x32\x17.ic.v1.ClassProbability\x12\'\n\x06pinned\x18\x02 \x03(\x0b\x32\x17.ic.v1.ClassProbability\x12\'\n\x04\x63\x61ms\x18\x03 \x03(\x0b\x32\x19.ic.v1.ClassActivationMap\x12\x15\n\rprobabilities\x18\x04 \x03(\x02\"\xc4\x01\n\x10\x43lassifyResponse\x12#\n\x07results\x18\x01 \x03(\x0b\x32\x12.ic.v1.ImageResult\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\tserved_by\x18\x03 \x01(\t\x12\x38\n\ttiming_ms\x18\x04 \x03(\x0b\x32%.ic.v1.ClassifyResponse.TimingMsEntry\x1a/\n\rTimingMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x15\n\x13GetModelInfoRequest\"\xdc\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06labels\x18\x02 \x03(\t\x12\x13\n\x0bnum_classes\x18\x03 \x01(\r\x12\x18\n\x10input_short_side\x18\x04 \x01(\r\x12\x14\n\x0ctrain_height\x18\x05 \x01(\r\x12\x13\n\x0btrain_width\x18\x06 \x01(\r\x12\x0b\n\x03\x63\x61m\x18\x07 \x01(\x08\x12\x11\n\tmax_batch\x18\x08 \x01(\r\x12\x10\n\x08max_side\x18\t \x01(\r\x12\x12\n\nmax_pixels\x18\n \x01(\x04\x12\x11\n\tserved_by\x18\x0b \x01(\t2\x87\x01\n\nClassifier\x12;\n\x08\x43lassify\x12\x16.ic.v1.ClassifyRequest\x1a\x17.ic.v1.ClassifyResponse\x12<\n\x0cGetModelInfo\x12\x1a.ic.v1.GetModelInfoRequest\x1a\x10.ic.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ic/v1/classifier.proto\x12\x05ic.v1\x1a\x11ic/v1/image.proto\"\xc2\x01\n\x0f\x43lassifyRequest\x12\x1c\n\x06images\x18\x01 \x03(\x0b\x32\x0c.ic.v1.Image\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\x18\n\x10pinned_class_ids\x18\x03 \x03(\r\x12\x15\n\rcam_class_ids\x18\x04 \x03(\r\x12\x11\n\tcam_top_k\x18\x05 \x01(\x08\x12\x19\n\x11\x61ll_probabilities\x18\x06 \x01(\x08\x12\r\n\x05model\x18\x07 \x01(\t\x12\x14\n\x0c\x63\x61m_max_side\x18\x08 \x01(\r\"V\n\x10\x43lassProbability\x12\x10\n\x08\x63lass_id\x18\x01 \x01(\r\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x02\x12\x0c\n\x04rank\x18\x04 \x01(\r\"\xbf\x01\n\x12\x43lassActivationMap\x12\x10\n\x08\x63lass_id\x18\x01 \x01(\r\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0f\n\x07raw_min\x18\x05 \x01(\x02\x12\x0f\n\x07raw_max\x18\x06 \x01(\x02\x12\x13\n\x0bimage_width\x18\x07 \x01(\r\x12\x14\n\x0cimage_height\x18\x08 \x01(\r\x12\x1d\n\x04seen\x18\t \x01(\x0b\x32\x0f.ic.v1.MaskRect\"\x9c\x01\n\x0bImageResult\x12$\n\x03top\x18\x01 \x03(\x0b\x32\x17.ic.v1.ClassProbability\x12\'\n\x06pinned\x18\x02 \x03(\x0b\x32\x17.ic.v1.ClassProbability\x12\'\n\x04\x63\x61ms\x18\x03 \x03(\x0b\x32\x19.ic.v1.ClassActivationMap\x12\x15\n\rprobabilities\x18\x04 \x03(\x02\"\xc4\x01\n\x10\x43lassifyResponse\x12#\n\x07results\x18\x01 \x03(\x0b\x32\x12.ic.v1.ImageResult\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\tserved_by\x18\x03 \x01(\t\x12\x38\n\ttiming_ms\x18\x04 \x03(\x0b\x32%.ic.v1.ClassifyResponse.TimingMsEntry\x1a/\n\rTimingMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"7\n\tImageEdit\x12\x1d\n\x04rect\x18\x01 \x01(\x0b\x32\x0f.ic.v1.MaskRect\x12\x0b\n\x03rgb\x18\x02 \x01(\x0c\"\xbc\x01\n\x14\x43lassifyEditsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x1a\n\x04\x62\x61se\x18\x02 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x1f\n\x05\x65\x64its\x18\x03 \x03(\x0b\x32\x10.ic.v1.ImageEdit\x12\r\n\x05top_k\x18\x04 \x01(\r\x12\x18\n\x10pinned_class_ids\x18\x05 \x03(\r\x12\x19\n\x11\x61ll_probabilities\x18\x06 \x01(\x08\x12\x14\n\x0cinclude_base\x18\x07 \x01(\x08\"\x85\x02\n\x15\x43lassifyEditsResponse\x12 \n\x04\x62\x61se\x18\x01 \x01(\x0b\x32\x12.ic.v1.ImageResult\x12#\n\x07results\x18\x02 \x03(\x0b\x32\x12.ic.v1.ImageResult\x12\r\n\x05model\x18\x03 \x01(\t\x12\x11\n\tserved_by\x18\x04 \x01(\t\x12=\n\ttiming_ms\x18\x05 \x03(\x0b\x32*.ic.v1.ClassifyEditsResponse.TimingMsEntry\x12\x13\n\x0bincremental\x18\x06 \x01(\x08\x1a/\n\rTimingMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"$\n\x13GetModelInfoRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\xb1\x01\n\nModelInput\x12\x0e\n\x06height\x18\x01 \x01(\r\x12\r\n\x05width\x18\x02 \x01(\r\x12\x12\n\nshort_side\x18\x03 \x01(\r\x12\x13\n\x0b\x63rop_height\x18\x04 \x01(\r\x12\x12\n\ncrop_width\x18\x05 \x01(\r\x12\x0e\n\x06layout\x18\x06 \x01(\t\x12\r\n\x05\x63olor\x18\x07 \x01(\t\x12\r\n\x05scale\x18\x08 \x01(\x02\x12\x0c\n\x04mean\x18\t \x03(\x02\x12\x0b\n\x03std\x18\n \x03(\x02\"\xc7\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06labels\x18\x02 \x03(\t\x12\x13\n\x0bnum_classes\x18\x03 \x01(\r\x12\x18\n\x10input_short_side\x18\x04 \x01(\r\x12\x14\n\x0ctrain_height\x18\x05 \x01(\r\x12\x13\n\x0btrain_width\x18\x06 \x01(\r\x12\x0b\n\x03\x63\x61m\x18\x07 \x01(\x08\x12\x11\n\tmax_batch\x18\x08 \x01(\r\x12\x10\n\x08max_side\x18\t \x01(\r\x12\x12\n\nmax_pixels\x18\n \x01(\x04\x12\x11\n\tserved_by\x18\x0b \x01(\t\x12\r\n\x05title\x18\x0c \x01(\t\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\r \x01(\x08\x12\x11\n\tavailable\x18\x0e \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x0f \x01(\t\x12\x12\n\ncam_reason\x18\x10 \x01(\t\x12 \n\x05input\x18\x11 \x01(\x0b\x32\x11.ic.v1.ModelInput\x12\x0f\n\x07licence\x18\x12 \x01(\t\x12\x0f\n\x07outputs\x18\x13 \x01(\t\x12\x13\n\x0bincremental\x18\x14 \x01(\x08\x12\x1a\n\x12incremental_reason\x18\x15 \x01(\t\x12\x11\n\tmax_edits\x18\x16 \x01(\r\"\x13\n\x11ListModelsRequest\"D\n\tModelList\x12 \n\x06models\x18\x01 \x03(\x0b\x32\x10.ic.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t2\x8d\x02\n\nClassifier\x12;\n\x08\x43lassify\x12\x16.ic.v1.ClassifyRequest\x1a\x17.ic.v1.ClassifyResponse\x12J\n\rClassifyEdits\x12\x1b.ic.v1.ClassifyEditsRequest\x1a\x1c.ic.v1.ClassifyEditsResponse\x12<\n\x0cGetModelInfo\x12\x1a.ic.v1.GetModelInfoRequest\x1a\x10.ic.v1.ModelInfo\x12\x38\n\nListModels\x12\x18.ic.v1.ListModelsRequest\x1a\x10.ic.v1.ModelListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,22 +34,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CLASSIFYRESPONSE_TIMINGMSENTRY']._loaded_options = None
   _globals['_CLASSIFYRESPONSE_TIMINGMSENTRY']._serialized_options = b'8\001'
+  _globals['_CLASSIFYEDITSRESPONSE_TIMINGMSENTRY']._loaded_options = None
+  _globals['_CLASSIFYEDITSRESPONSE_TIMINGMSENTRY']._serialized_options = b'8\001'
   _globals['_CLASSIFYREQUEST']._serialized_start=53
-  _globals['_CLASSIFYREQUEST']._serialized_end=210
-  _globals['_CLASSPROBABILITY']._serialized_start=212
-  _globals['_CLASSPROBABILITY']._serialized_end=298
-  _globals['_CLASSACTIVATIONMAP']._serialized_start=300
-  _globals['_CLASSACTIVATIONMAP']._serialized_end=417
-  _globals['_IMAGERESULT']._serialized_start=420
-  _globals['_IMAGERESULT']._serialized_end=576
-  _globals['_CLASSIFYRESPONSE']._serialized_start=579
-  _globals['_CLASSIFYRESPONSE']._serialized_end=775
-  _globals['_CLASSIFYRESPONSE_TIMINGMSENTRY']._serialized_start=728
-  _globals['_CLASSIFYRESPONSE_TIMINGMSENTRY']._serialized_end=775
-  _globals['_GETMODELINFOREQUEST']._serialized_start=777
-  _globals['_GETMODELINFOREQUEST']._serialized_end=798
-  _globals['_MODELINFO']._serialized_start=801
-  _globals['_MODELINFO']._serialized_end=1021
-  _globals['_CLASSIFIER']._serialized_start=1024
-  _globals['_CLASSIFIER']._serialized_end=1159
+  _globals['_CLASSIFYREQUEST']._serialized_end=247
+  _globals['_CLASSPROBABILITY']._serialized_start=249
+  _globals['_CLASSPROBABILITY']._serialized_end=335
+  _globals['_CLASSACTIVATIONMAP']._serialized_start=338
+  _globals['_CLASSACTIVATIONMAP']._serialized_end=529
+  _globals['_IMAGERESULT']._serialized_start=532
+  _globals['_IMAGERESULT']._serialized_end=688
+  _globals['_CLASSIFYRESPONSE']._serialized_start=691
+  _globals['_CLASSIFYRESPONSE']._serialized_end=887
+  _globals['_CLASSIFYRESPONSE_TIMINGMSENTRY']._serialized_start=840
+  _globals['_CLASSIFYRESPONSE_TIMINGMSENTRY']._serialized_end=887
+  _globals['_IMAGEEDIT']._serialized_start=889
+  _globals['_IMAGEEDIT']._serialized_end=944
+  _globals['_CLASSIFYEDITSREQUEST']._serialized_start=947
+  _globals['_CLASSIFYEDITSREQUEST']._serialized_end=1135
+  _globals['_CLASSIFYEDITSRESPONSE']._serialized_start=1138
+  _globals['_CLASSIFYEDITSRESPONSE']._serialized_end=1399
+  _globals['_CLASSIFYEDITSRESPONSE_TIMINGMSENTRY']._serialized_start=840
+  _globals['_CLASSIFYEDITSRESPONSE_TIMINGMSENTRY']._serialized_end=887
+  _globals['_GETMODELINFOREQUEST']._serialized_start=1401
+  _globals['_GETMODELINFOREQUEST']._serialized_end=1437
+  _globals['_MODELINPUT']._serialized_start=1440
+  _globals['_MODELINPUT']._serialized_end=1617
+  _globals['_MODELINFO']._serialized_start=1620
+  _globals['_MODELINFO']._serialized_end=2075
+  _globals['_LISTMODELSREQUEST']._serialized_start=2077
+  _globals['_LISTMODELSREQUEST']._serialized_end=2096
+  _globals['_MODELLIST']._serialized_start=2098
+  _globals['_MODELLIST']._serialized_end=2166
+  _globals['_CLASSIFIER']._serialized_start=2169
+  _globals['_CLASSIFIER']._serialized_end=2438
 # @@protoc_insertion_point(module_scope)

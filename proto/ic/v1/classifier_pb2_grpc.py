@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class ClassifierStub:
-    """SqueezeNet 1.1 on ImageNet-1k: probabilities and class activation maps.
+    """Image classifiers described by model cards (ONNX file + JSON card): class
+    probabilities, class activation maps, and many edits of one image at once.
     """
 
     def __init__(self, channel):
@@ -40,15 +41,26 @@ class ClassifierStub:
                 request_serializer=ic_dot_v1_dot_classifier__pb2.ClassifyRequest.SerializeToString,
                 response_deserializer=ic_dot_v1_dot_classifier__pb2.ClassifyResponse.FromString,
                 _registered_method=True)
+        self.ClassifyEdits = channel.unary_unary(
+                '/ic.v1.Classifier/ClassifyEdits',
+                request_serializer=ic_dot_v1_dot_classifier__pb2.ClassifyEditsRequest.SerializeToString,
+                response_deserializer=ic_dot_v1_dot_classifier__pb2.ClassifyEditsResponse.FromString,
+                _registered_method=True)
         self.GetModelInfo = channel.unary_unary(
                 '/ic.v1.Classifier/GetModelInfo',
                 request_serializer=ic_dot_v1_dot_classifier__pb2.GetModelInfoRequest.SerializeToString,
                 response_deserializer=ic_dot_v1_dot_classifier__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/ic.v1.Classifier/ListModels',
+                request_serializer=ic_dot_v1_dot_classifier__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=ic_dot_v1_dot_classifier__pb2.ModelList.FromString,
+                _registered_method=True)
 
 
 class ClassifierServicer:
-    """SqueezeNet 1.1 on ImageNet-1k: probabilities and class activation maps.
+    """Image classifiers described by model cards (ONNX file + JSON card): class
+    probabilities, class activation maps, and many edits of one image at once.
     """
 
     def Classify(self, request, context):
@@ -58,8 +70,26 @@ class ClassifierServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClassifyEdits(self, request, context):
+        """One base image and many edited rectangles of it (an explanation's
+        windows): the probabilities of every edited image. Computed
+        incrementally where the model allows it (only what each rectangle can
+        change is recomputed, from the base image's cached activations), in full
+        otherwise; the answer says which.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetModelInfo(self, request, context):
-        """What the model is: name, labels, input geometry, CAM support.
+        """One model: name, labels, input geometry, CAM support, limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Every model this service was given, usable or not (without labels).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -73,10 +103,20 @@ def add_ClassifierServicer_to_server(servicer, server):
                     request_deserializer=ic_dot_v1_dot_classifier__pb2.ClassifyRequest.FromString,
                     response_serializer=ic_dot_v1_dot_classifier__pb2.ClassifyResponse.SerializeToString,
             ),
+            'ClassifyEdits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClassifyEdits,
+                    request_deserializer=ic_dot_v1_dot_classifier__pb2.ClassifyEditsRequest.FromString,
+                    response_serializer=ic_dot_v1_dot_classifier__pb2.ClassifyEditsResponse.SerializeToString,
+            ),
             'GetModelInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModelInfo,
                     request_deserializer=ic_dot_v1_dot_classifier__pb2.GetModelInfoRequest.FromString,
                     response_serializer=ic_dot_v1_dot_classifier__pb2.ModelInfo.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=ic_dot_v1_dot_classifier__pb2.ListModelsRequest.FromString,
+                    response_serializer=ic_dot_v1_dot_classifier__pb2.ModelList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,7 +127,8 @@ def add_ClassifierServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Classifier:
-    """SqueezeNet 1.1 on ImageNet-1k: probabilities and class activation maps.
+    """Image classifiers described by model cards (ONNX file + JSON card): class
+    probabilities, class activation maps, and many edits of one image at once.
     """
 
     @staticmethod
@@ -118,6 +159,33 @@ class Classifier:
             _registered_method=True)
 
     @staticmethod
+    def ClassifyEdits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ic.v1.Classifier/ClassifyEdits',
+            ic_dot_v1_dot_classifier__pb2.ClassifyEditsRequest.SerializeToString,
+            ic_dot_v1_dot_classifier__pb2.ClassifyEditsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetModelInfo(request,
             target,
             options=(),
@@ -134,6 +202,33 @@ class Classifier:
             '/ic.v1.Classifier/GetModelInfo',
             ic_dot_v1_dot_classifier__pb2.GetModelInfoRequest.SerializeToString,
             ic_dot_v1_dot_classifier__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ic.v1.Classifier/ListModels',
+            ic_dot_v1_dot_classifier__pb2.ListModelsRequest.SerializeToString,
+            ic_dot_v1_dot_classifier__pb2.ModelList.FromString,
             options,
             channel_credentials,
             insecure,

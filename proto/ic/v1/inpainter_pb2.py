@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ic.v1 import image_pb2 as ic_dot_v1_dot_image__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15ic/v1/inpainter.proto\x12\x05ic.v1\x1a\x11ic/v1/image.proto\"\xc8\x01\n\x0eInpaintRequest\x12\x1b\n\x05image\x18\x01 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x19\n\x04mask\x18\x02 \x01(\x0b\x32\x0b.ic.v1.Mask\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x31\n\x06params\x18\x04 \x03(\x0b\x32!.ic.v1.InpaintRequest.ParamsEntry\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"e\n\x0fInpaintResponse\x12\x1b\n\x05image\x18\x01 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x0e\n\x06\x65ngine\x18\x02 \x01(\t\x12\x11\n\tserved_by\x18\x03 \x01(\t\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x01\"\xd1\x01\n\x12InpaintManyRequest\x12\x1b\n\x05image\x18\x01 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x1a\n\x05masks\x18\x02 \x03(\x0b\x32\x0b.ic.v1.Mask\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x35\n\x06params\x18\x04 \x03(\x0b\x32%.ic.v1.InpaintManyRequest.ParamsEntry\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"f\n\x11InpaintManyResult\x12\r\n\x05index\x18\x01 \x01(\r\x12\x1b\n\x05image\x18\x02 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x11\n\tserved_by\x18\x03 \x01(\t\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x01\"\x10\n\x0eGetInfoRequest\"m\n\x0b\x45ngineParam\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x15\n\rdefault_value\x18\x03 \x01(\x01\x12\x11\n\tmin_value\x18\x04 \x01(\x01\x12\x11\n\tmax_value\x18\x05 \x01(\x01\"\x96\x01\n\nEngineInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x04 \x01(\t\x12\"\n\x06params\x18\x05 \x03(\x0b\x32\x12.ic.v1.EngineParam\x12\x12\n\nrandomized\x18\x06 \x01(\x08\"\xa8\x01\n\rInpainterInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\"\n\x07\x65ngines\x18\x02 \x03(\x0b\x32\x11.ic.v1.EngineInfo\x12\x16\n\x0e\x64\x65\x66\x61ult_engine\x18\x03 \x01(\t\x12\x11\n\tserved_by\x18\x04 \x01(\t\x12\x10\n\x08max_side\x18\x05 \x01(\r\x12\x12\n\nmax_pixels\x18\x06 \x01(\x04\x12\x11\n\tmax_masks\x18\x07 \x01(\r2\xc3\x01\n\tInpainter\x12\x38\n\x07Inpaint\x12\x15.ic.v1.InpaintRequest\x1a\x16.ic.v1.InpaintResponse\x12\x44\n\x0bInpaintMany\x12\x19.ic.v1.InpaintManyRequest\x1a\x18.ic.v1.InpaintManyResult0\x01\x12\x36\n\x07GetInfo\x12\x15.ic.v1.GetInfoRequest\x1a\x14.ic.v1.InpainterInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15ic/v1/inpainter.proto\x12\x05ic.v1\x1a\x11ic/v1/image.proto\"\xde\x01\n\x0eInpaintRequest\x12\x1b\n\x05image\x18\x01 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x19\n\x04mask\x18\x02 \x01(\x0b\x32\x0b.ic.v1.Mask\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x31\n\x06params\x18\x04 \x03(\x0b\x32!.ic.v1.InpaintRequest.ParamsEntry\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x14\n\x0c\x63rop_to_mask\x18\x06 \x01(\x08\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x83\x01\n\x0fInpaintResponse\x12\x1b\n\x05image\x18\x01 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x0e\n\x06\x65ngine\x18\x02 \x01(\t\x12\x11\n\tserved_by\x18\x03 \x01(\t\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x01\x12\x1c\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x0f.ic.v1.MaskRect\"\xe7\x01\n\x12InpaintManyRequest\x12\x1b\n\x05image\x18\x01 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x1a\n\x05masks\x18\x02 \x03(\x0b\x32\x0b.ic.v1.Mask\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x35\n\x06params\x18\x04 \x03(\x0b\x32%.ic.v1.InpaintManyRequest.ParamsEntry\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x14\n\x0c\x63rop_to_mask\x18\x06 \x01(\x08\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x84\x01\n\x11InpaintManyResult\x12\r\n\x05index\x18\x01 \x01(\r\x12\x1b\n\x05image\x18\x02 \x01(\x0b\x32\x0c.ic.v1.Image\x12\x11\n\tserved_by\x18\x03 \x01(\t\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x01\x12\x1c\n\x03\x62ox\x18\x05 \x01(\x0b\x32\x0f.ic.v1.MaskRect\"\x10\n\x0eGetInfoRequest\"m\n\x0b\x45ngineParam\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x15\n\rdefault_value\x18\x03 \x01(\x01\x12\x11\n\tmin_value\x18\x04 \x01(\x01\x12\x11\n\tmax_value\x18\x05 \x01(\x01\"\xd9\x01\n\nEngineInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x04 \x01(\t\x12\"\n\x06params\x18\x05 \x03(\x0b\x32\x12.ic.v1.EngineParam\x12\x12\n\nrandomized\x18\x06 \x01(\x08\x12\x10\n\x08reach_px\x18\x07 \x01(\r\x12\x14\n\x0creach_factor\x18\x08 \x01(\x01\x12\x19\n\x11reads_whole_image\x18\t \x01(\x08\"\xa8\x01\n\rInpainterInfo\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\"\n\x07\x65ngines\x18\x02 \x03(\x0b\x32\x11.ic.v1.EngineInfo\x12\x16\n\x0e\x64\x65\x66\x61ult_engine\x18\x03 \x01(\t\x12\x11\n\tserved_by\x18\x04 \x01(\t\x12\x10\n\x08max_side\x18\x05 \x01(\r\x12\x12\n\nmax_pixels\x18\x06 \x01(\x04\x12\x11\n\tmax_masks\x18\x07 \x01(\r2\xc3\x01\n\tInpainter\x12\x38\n\x07Inpaint\x12\x15.ic.v1.InpaintRequest\x1a\x16.ic.v1.InpaintResponse\x12\x44\n\x0bInpaintMany\x12\x19.ic.v1.InpaintManyRequest\x1a\x18.ic.v1.InpaintManyResult0\x01\x12\x36\n\x07GetInfo\x12\x15.ic.v1.GetInfoRequest\x1a\x14.ic.v1.InpainterInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,25 +37,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INPAINTMANYREQUEST_PARAMSENTRY']._loaded_options = None
   _globals['_INPAINTMANYREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_INPAINTREQUEST']._serialized_start=52
-  _globals['_INPAINTREQUEST']._serialized_end=252
-  _globals['_INPAINTREQUEST_PARAMSENTRY']._serialized_start=207
-  _globals['_INPAINTREQUEST_PARAMSENTRY']._serialized_end=252
-  _globals['_INPAINTRESPONSE']._serialized_start=254
-  _globals['_INPAINTRESPONSE']._serialized_end=355
-  _globals['_INPAINTMANYREQUEST']._serialized_start=358
-  _globals['_INPAINTMANYREQUEST']._serialized_end=567
-  _globals['_INPAINTMANYREQUEST_PARAMSENTRY']._serialized_start=207
-  _globals['_INPAINTMANYREQUEST_PARAMSENTRY']._serialized_end=252
-  _globals['_INPAINTMANYRESULT']._serialized_start=569
-  _globals['_INPAINTMANYRESULT']._serialized_end=671
-  _globals['_GETINFOREQUEST']._serialized_start=673
-  _globals['_GETINFOREQUEST']._serialized_end=689
-  _globals['_ENGINEPARAM']._serialized_start=691
-  _globals['_ENGINEPARAM']._serialized_end=800
-  _globals['_ENGINEINFO']._serialized_start=803
-  _globals['_ENGINEINFO']._serialized_end=953
-  _globals['_INPAINTERINFO']._serialized_start=956
-  _globals['_INPAINTERINFO']._serialized_end=1124
-  _globals['_INPAINTER']._serialized_start=1127
-  _globals['_INPAINTER']._serialized_end=1322
+  _globals['_INPAINTREQUEST']._serialized_end=274
+  _globals['_INPAINTREQUEST_PARAMSENTRY']._serialized_start=229
+  _globals['_INPAINTREQUEST_PARAMSENTRY']._serialized_end=274
+  _globals['_INPAINTRESPONSE']._serialized_start=277
+  _globals['_INPAINTRESPONSE']._serialized_end=408
+  _globals['_INPAINTMANYREQUEST']._serialized_start=411
+  _globals['_INPAINTMANYREQUEST']._serialized_end=642
+  _globals['_INPAINTMANYREQUEST_PARAMSENTRY']._serialized_start=229
+  _globals['_INPAINTMANYREQUEST_PARAMSENTRY']._serialized_end=274
+  _globals['_INPAINTMANYRESULT']._serialized_start=645
+  _globals['_INPAINTMANYRESULT']._serialized_end=777
+  _globals['_GETINFOREQUEST']._serialized_start=779
+  _globals['_GETINFOREQUEST']._serialized_end=795
+  _globals['_ENGINEPARAM']._serialized_start=797
+  _globals['_ENGINEPARAM']._serialized_end=906
+  _globals['_ENGINEINFO']._serialized_start=909
+  _globals['_ENGINEINFO']._serialized_end=1126
+  _globals['_INPAINTERINFO']._serialized_start=1129
+  _globals['_INPAINTERINFO']._serialized_end=1297
+  _globals['_INPAINTER']._serialized_start=1300
+  _globals['_INPAINTER']._serialized_end=1495
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InpaintRequest(_message.Message):
-    __slots__ = ("image", "mask", "engine", "params", "seed")
+    __slots__ = ("image", "mask", "engine", "params", "seed", "crop_to_mask")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -21,27 +21,31 @@ class InpaintRequest(_message.Message):
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    CROP_TO_MASK_FIELD_NUMBER: _ClassVar[int]
     image: _image_pb2.Image
     mask: _image_pb2.Mask
     engine: str
     params: _containers.ScalarMap[str, float]
     seed: int
-    def __init__(self, image: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., mask: _Optional[_Union[_image_pb2.Mask, _Mapping]] = ..., engine: _Optional[str] = ..., params: _Optional[_Mapping[str, float]] = ..., seed: _Optional[int] = ...) -> None: ...
+    crop_to_mask: bool
+    def __init__(self, image: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., mask: _Optional[_Union[_image_pb2.Mask, _Mapping]] = ..., engine: _Optional[str] = ..., params: _Optional[_Mapping[str, float]] = ..., seed: _Optional[int] = ..., crop_to_mask: _Optional[bool] = ...) -> None: ...
 
 class InpaintResponse(_message.Message):
-    __slots__ = ("image", "engine", "served_by", "elapsed_ms")
+    __slots__ = ("image", "engine", "served_by", "elapsed_ms", "box")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     SERVED_BY_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
     image: _image_pb2.Image
     engine: str
     served_by: str
     elapsed_ms: float
-    def __init__(self, image: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., engine: _Optional[str] = ..., served_by: _Optional[str] = ..., elapsed_ms: _Optional[float] = ...) -> None: ...
+    box: _image_pb2.MaskRect
+    def __init__(self, image: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., engine: _Optional[str] = ..., served_by: _Optional[str] = ..., elapsed_ms: _Optional[float] = ..., box: _Optional[_Union[_image_pb2.MaskRect, _Mapping]] = ...) -> None: ...
 
 class InpaintManyRequest(_message.Message):
-    __slots__ = ("image", "masks", "engine", "params", "seed")
+    __slots__ = ("image", "masks", "engine", "params", "seed", "crop_to_mask")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -54,24 +58,28 @@ class InpaintManyRequest(_message.Message):
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    CROP_TO_MASK_FIELD_NUMBER: _ClassVar[int]
     image: _image_pb2.Image
     masks: _containers.RepeatedCompositeFieldContainer[_image_pb2.Mask]
     engine: str
     params: _containers.ScalarMap[str, float]
     seed: int
-    def __init__(self, image: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., masks: _Optional[_Iterable[_Union[_image_pb2.Mask, _Mapping]]] = ..., engine: _Optional[str] = ..., params: _Optional[_Mapping[str, float]] = ..., seed: _Optional[int] = ...) -> None: ...
+    crop_to_mask: bool
+    def __init__(self, image: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., masks: _Optional[_Iterable[_Union[_image_pb2.Mask, _Mapping]]] = ..., engine: _Optional[str] = ..., params: _Optional[_Mapping[str, float]] = ..., seed: _Optional[int] = ..., crop_to_mask: _Optional[bool] = ...) -> None: ...
 
 class InpaintManyResult(_message.Message):
-    __slots__ = ("index", "image", "served_by", "elapsed_ms")
+    __slots__ = ("index", "image", "served_by", "elapsed_ms", "box")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     SERVED_BY_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
     index: int
     image: _image_pb2.Image
     served_by: str
     elapsed_ms: float
-    def __init__(self, index: _Optional[int] = ..., image: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., served_by: _Optional[str] = ..., elapsed_ms: _Optional[float] = ...) -> None: ...
+    box: _image_pb2.MaskRect
+    def __init__(self, index: _Optional[int] = ..., image: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., served_by: _Optional[str] = ..., elapsed_ms: _Optional[float] = ..., box: _Optional[_Union[_image_pb2.MaskRect, _Mapping]] = ...) -> None: ...
 
 class GetInfoRequest(_message.Message):
     __slots__ = ()
@@ -92,20 +100,26 @@ class EngineParam(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., default_value: _Optional[float] = ..., min_value: _Optional[float] = ..., max_value: _Optional[float] = ...) -> None: ...
 
 class EngineInfo(_message.Message):
-    __slots__ = ("name", "description", "available", "unavailable_reason", "params", "randomized")
+    __slots__ = ("name", "description", "available", "unavailable_reason", "params", "randomized", "reach_px", "reach_factor", "reads_whole_image")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     RANDOMIZED_FIELD_NUMBER: _ClassVar[int]
+    REACH_PX_FIELD_NUMBER: _ClassVar[int]
+    REACH_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    READS_WHOLE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     available: bool
     unavailable_reason: str
     params: _containers.RepeatedCompositeFieldContainer[EngineParam]
     randomized: bool
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., params: _Optional[_Iterable[_Union[EngineParam, _Mapping]]] = ..., randomized: _Optional[bool] = ...) -> None: ...
+    reach_px: int
+    reach_factor: float
+    reads_whole_image: bool
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., params: _Optional[_Iterable[_Union[EngineParam, _Mapping]]] = ..., randomized: _Optional[bool] = ..., reach_px: _Optional[int] = ..., reach_factor: _Optional[float] = ..., reads_whole_image: _Optional[bool] = ...) -> None: ...
 
 class InpainterInfo(_message.Message):
     __slots__ = ("service", "engines", "default_engine", "served_by", "max_side", "max_pixels", "max_masks")
