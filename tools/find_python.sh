@@ -7,8 +7,8 @@
 #
 # Prints the interpreter's path on stdout; says on stderr why nothing fits.
 # A candidate must run (an inactive pyenv shim exits with "command not found")
-# and be a supported, GIL-enabled CPython: no wheels exist for free-threaded
-# builds (python3.13t) of onnxruntime and opencv. Where a name on PATH does not
+# and be a supported, GIL-enabled CPython: grpcio has no wheels for
+# free-threaded builds (python3.13t). Where a name on PATH does not
 # run, pyenv's installed versions ($PYENV_ROOT/versions/X.Y.*) are tried too.
 set -euo pipefail
 
