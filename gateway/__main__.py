@@ -21,9 +21,9 @@ def run_gunicorn() -> None:
 
 
 def run_dev_server() -> None:
+    from common.logs import configure_logging
     from gateway.app import create_app
     from gateway.config import GatewayConfig
-    from services.common.logs import configure_logging
 
     config = GatewayConfig.from_env()
     configure_logging("gateway", config.log_level)

@@ -2,11 +2,11 @@
 
 `create_app()` reads the configuration from the environment (gateway/config.py);
 `create_app({"rate_limit_per_min": 3})` overrides fields, `create_app(GatewayConfig(...))`
-replaces it. No gRPC channel is opened here: `gateway.services.services()`
+replaces it. No gRPC channel is opened here: `gateway.clients.clients()`
 opens them on first use in the serving process (after gunicorn's fork).
 
 Blueprints such as gateway/explain/ reuse what is set up here:
-`gateway.services.services()` for the classifier client and the backend
+`gateway.clients.clients()` for the classifier client and the backend
 registry, `current_app.config["IC"]` for the configuration and limits,
 `gateway.forms` for parsing parts, `gateway.openapi.openapi_document(app)` to
 describe their endpoints, and the error handlers for their failures.
@@ -21,11 +21,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import errors, frontend, observability, openapi, ratelimit
 from gateway.api import api
+from gateway.clients import ClientsHolder
 from gateway.config import GatewayConfig
 from gateway.explain import init_app as install_explain
 from gateway.health import health
 from gateway.multipart import GatewayRequest
-from gateway.services import ServicesHolder
 
 
 def create_app(config: GatewayConfig | dict | None = None) -> Flask:
@@ -44,7 +44,7 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
         )
-    holder = ServicesHolder(settings)
+    holder = ClientsHolder(settings)
     app.extensions["ic"] = holder
     atexit.register(holder.close)
 

@@ -6,18 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from services.common.config import env_float, env_int, env_str
-from services.common.images import ImageLimits
+from common.channels import grpc_target
+from common.config import env_float, env_int, env_str
+from common.images import ImageLimits
 
 REPO = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
-
-
-def grpc_target(address: str) -> str:
-    """`host:port` -> `dns:///host:port`, so every replica behind a name gets traffic."""
-    address = address.strip()
-    explicit = ("unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
-    return address if "://" in address or address.startswith(explicit) else f"dns:///{address}"
 
 
 @dataclass

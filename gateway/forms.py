@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from flask import current_app, request
 
+from common.images import decode_encoded_rgb, mask_from_encoded
 from gateway.errors import ApiError, bad_request
-from services.common.images import decode_encoded_rgb, mask_from_encoded
 
 MAX_TOP_K = 1000
 # Class ids listed in `classes` or `cam`: more than every class is a mistake.

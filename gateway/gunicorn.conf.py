@@ -16,8 +16,8 @@ import shutil
 import tempfile
 import threading
 
+from common.config import env_int
 from gateway.config import GatewayConfig
-from services.common.config import env_int
 
 _config = GatewayConfig.from_env()
 
@@ -37,7 +37,7 @@ loglevel = _config.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "services.common.logs.JsonFormatter", "service": "gateway"}},
+    "formatters": {"json": {"()": "common.logs.JsonFormatter", "service": "gateway"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -64,10 +64,10 @@ def post_worker_init(worker):
     background, so the first request does not pay for it."""
 
     def warm() -> None:
-        from gateway.services import services
+        from gateway.clients import clients
 
         try:
-            current = services(worker.wsgi)
+            current = clients(worker.wsgi)
             current.backends.ensure_started()
             current.classifier.model_info()
         except Exception as exc:  # a dependency still starting: requests will retry

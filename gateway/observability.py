@@ -1,7 +1,7 @@
 """Request ids, one JSON access-log line per request, Prometheus metrics.
 
 The request id (`X-Request-ID`, accepted when it looks sane, else generated)
-lives in services.common.logs.request_id_var for the request's duration: every
+lives in common.logs.request_id_var for the request's duration: every
 log line carries it, the gRPC calls send it as `x-request-id` metadata, and
 the response echoes it.
 
@@ -27,7 +27,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from services.common.logs import request_id_var
+from common.logs import request_id_var
 
 log = logging.getLogger("gateway.access")
 

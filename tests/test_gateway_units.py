@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gateway.config import GatewayConfig, grpc_target
+from common.channels import grpc_target
+from gateway.clients import SIDE_WORK_NICENESS, Clients
+from gateway.config import GatewayConfig
 from gateway.errors import from_rpc_error
 from gateway.gallery import list_gallery, title_from_name
 from gateway.png import encode_png_fast
 from gateway.ratelimit import TokenBuckets
-from gateway.services import SIDE_WORK_NICENESS, Services
 
 
 @pytest.mark.parametrize("shape", [(227, 227, 3), (13, 7), (1, 1, 3), (300, 451)])
@@ -169,12 +170,12 @@ def test_rate_limit_per_client_behind_a_trusted_proxy():
     not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"
 )
 def test_side_work_runs_below_every_other_thread():
-    services = Services(GatewayConfig())
+    clients = Clients(GatewayConfig())
     try:
-        side = services.side_work.submit(
+        side = clients.side_work.submit(
             lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         ).result()
     finally:
-        services.close()
+        clients.close()
     assert side == SIDE_WORK_NICENESS
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < SIDE_WORK_NICENESS

@@ -25,7 +25,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from services.common.config import env_int, env_str
+from common.config import env_int, env_str
 
 READY_TIMEOUT_S = 180.0
 STOP_GRACE_S = 15.0

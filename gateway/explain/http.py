@@ -21,16 +21,16 @@ from collections.abc import Callable, Iterator
 import grpc
 from flask import Blueprint, Response, current_app, request
 
+from common.config import env_int
+from common.errors import InvalidInput, NotFound, ServiceCallFailed, Unavailable
+from common.images import encode_png
+from gateway.clients import call_metadata, clients, require_model_info
 from gateway.errors import ApiError, bad_request, from_input_error, from_rpc_error
 from gateway.explain import core
 from gateway.explain.explainer import ClassInfo, Explainer, ExplainLimits, ExplainOptions
 from gateway.explain.faithfulness import measure
 from gateway.explain.pipeline import Cancelled, CancelScope, PipelineSettings
 from gateway.forms import parse_backend, read_image, require_multipart, text_field
-from gateway.services import call_metadata, require_model_info, services
-from services.common.config import env_int
-from services.common.errors import InvalidInput
-from services.common.images import encode_png
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,12 @@ def api_error(exc: BaseException) -> ApiError:
         return from_input_error(exc)
     if isinstance(exc, grpc.RpcError):
         return from_rpc_error(exc, "inpainting or classifier")
+    if isinstance(exc, ServiceCallFailed):
+        return from_rpc_error(exc.error, exc.service)
+    if isinstance(exc, NotFound):
+        return ApiError(404, "not_found", str(exc))
+    if isinstance(exc, Unavailable):
+        return ApiError(503, "unavailable", str(exc))
     if isinstance(exc, Cancelled):
         return ApiError(503, "unavailable", f"the explanation was cancelled: {exc}")
     log.error("explanation failed", exc_info=exc)
@@ -251,7 +257,7 @@ def explain():
     backend = parse_backend()
     settings = current_app.config["IC_EXPLAIN"]
     metadata = call_metadata()
-    current = services()
+    current = clients()
     explainer = Explainer(
         current.classifier.stub,
         model.num_classes,

@@ -19,10 +19,10 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from common.errors import InvalidInput
+from common.images import ImageLimits
 from services.classifier import preprocess
 from services.classifier.model_graph import prepare_model
-from services.common.errors import InvalidInput
-from services.common.images import ImageLimits
 
 LABELS_PATH = Path(__file__).with_name("imagenet_classes.txt")
 MODEL_NAME = "squeezenet1.1"

@@ -7,11 +7,11 @@ import time
 
 import grpc
 
+from common.config import replica_name
+from common.images import decode_image
 from ic.v1 import classifier_pb2, classifier_pb2_grpc
 from services.classifier.core import ClassScore, SqueezeNetClassifier
 from services.classifier.preprocess import SHORT_SIDE
-from services.common.config import replica_name
-from services.common.images import decode_image
 
 DEFAULT_TOP_K = 5
 SERVICE_NAME = classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from common.errors import InvalidInput, TooLarge, UnsupportedImageType
 from ic.v1 import image_pb2
-from services.common.errors import InvalidInput, TooLarge, UnsupportedImageType
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
 EXIF_ORIENTATION = 0x0112

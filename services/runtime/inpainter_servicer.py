@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from common.config import env_int, env_str, replica_name
+from common.errors import InvalidInput
+from common.images import ImageLimits, decode_image, decode_mask, raw_image
 from ic.v1 import image_pb2, inpainter_pb2, inpainter_pb2_grpc
-from services.common.config import env_int, env_str, replica_name
-from services.common.errors import InvalidInput
-from services.common.grpc_server import GrpcService, ServerConfig
-from services.common.images import ImageLimits, decode_image, decode_mask, raw_image
-from services.common.inpaint_engine import (
+from services.runtime.grpc_server import GrpcService, ServerConfig
+from services.runtime.inpaint_engine import (
     EngineRegistry,
     EngineStopped,
     InpaintEngine,
