@@ -246,6 +246,7 @@ def inpaint_endpoint():
             "fallback": outcome.fallback,
             "width": rgb.shape[1],
             "height": rgb.shape[0],
+            "removed_pixels": int(np.count_nonzero(mask)),
             "timing_ms": {
                 "decode": round((decoded - started) * 1e3, 2),
                 "inpaint": round((inpainted - decoded) * 1e3, 2),
@@ -293,6 +294,7 @@ def edit():
         "fallback": outcome.fallback,
         "width": rgb.shape[1],
         "height": rgb.shape[0],
+        "removed_pixels": int(np.count_nonzero(mask)),
         **classification_fields(reply),
     }
     body["timing_ms"] = {
