@@ -41,6 +41,7 @@ def main() -> None:
             model_path,
             intra_op_threads=env_int("IC_ORT_THREADS", 1),
             max_batch=env_int("IC_MAX_BATCH", 64),
+            max_edits=env_int("IC_MAX_EDITS", 1024),
             limits=ImageLimits(
                 max_side=env_int("IC_MAX_SIDE", 4096),
                 max_pixels=env_int("IC_MAX_PIXELS", 4096 * 4096),
