@@ -44,6 +44,11 @@ class GatewayConfig:
     png_compression: str = "auto"
     # At most this many CAMs per request: each is a full-size image.
     max_cams: int = 16
+    # Pixels of decoded request images in flight per gateway process: four
+    # photos at the size limit. Beyond that requests wait (up to
+    # pixel_wait_s, then 429) instead of multiplying the process's memory.
+    max_pixels_in_flight: int = 4 * 4096 * 3072
+    pixel_wait_s: float = 20.0
     # Deadlines of the gRPC calls, in seconds.
     classify_timeout_s: float = 10.0
     inpaint_timeout_s: float = 30.0
@@ -86,6 +91,8 @@ class GatewayConfig:
                 env_str("IC_PNG_COMPRESSION", default.png_compression)
             ),
             max_cams=env_int("IC_MAX_CAMS", default.max_cams),
+            max_pixels_in_flight=env_int("IC_MAX_PIXELS_IN_FLIGHT", default.max_pixels_in_flight),
+            pixel_wait_s=env_float("IC_PIXEL_WAIT_S", default.pixel_wait_s),
             classify_timeout_s=env_float("IC_CLASSIFY_TIMEOUT_S", default.classify_timeout_s),
             inpaint_timeout_s=env_float("IC_INPAINT_TIMEOUT_S", default.inpaint_timeout_s),
             info_timeout_s=env_float("IC_INFO_TIMEOUT_S", default.info_timeout_s),
