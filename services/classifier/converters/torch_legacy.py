@@ -229,7 +229,7 @@ def _materialise(tensor: TensorRef, storages: dict[str, np.ndarray]) -> np.ndarr
         strides=tuple(s * flat.itemsize for s in tensor.stride),
         writeable=False,
     )
-    return np.ascontiguousarray(view)
+    return np.array(view, order="C")  # a copy (ascontiguousarray would make 0-d 1-d)
 
 
 def read_state_dict(stream: BinaryIO) -> dict[str, np.ndarray]:
