@@ -9,6 +9,7 @@ import io
 import json
 import pickle
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
@@ -126,6 +127,14 @@ def _malformed_files() -> dict[str, tuple[bytes, str]]:
     storage = np.arange(6, dtype=np.float32)
     good = contiguous_state_dict_bytes({"w": storage})
     overrun = ordered_dict([("w", tensor_call(TensorEntry("0", 4, (3,), (1,)), storage))])
+    # A storage whose pickle and header both claim 10**12 floats (4 TB) in a tiny file.
+    huge = Persistent(("storage", Global("torch", "FloatStorage"), "0", "cpu", 10**12, None))
+    lying = ordered_dict(
+        [("w", Call(Global("torch._utils", "_rebuild_tensor"), (huge, 0, (6,), (1,))))]
+    )
+    lying_bytes = legacy_file_bytes(lying, {"0": storage}).replace(
+        struct.pack("<q", 6), struct.pack("<q", 10**12)
+    )
     return {
         "zip format": (_zip_checkpoint(), "zip-based format of torch >= 1.6"),
         "wrong magic": (
@@ -133,6 +142,7 @@ def _malformed_files() -> dict[str, tuple[bytes, str]]:
             "wrong magic",
         ),
         "truncated": (good[:-8], "ends inside storage"),
+        "storage larger than the file": (lying_bytes, "ends inside storage 0"),
         "tensor beyond its storage": (legacy_file_bytes(overrun, {"0": storage}), "does not fit"),
         "not a mapping": (legacy_file_bytes([1, 2], {}), "expected a state_dict"),
         "big-endian": (

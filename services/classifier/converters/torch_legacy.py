@@ -23,6 +23,7 @@ is refused with `UnsafePickleError` before anything is imported or called.
 from __future__ import annotations
 
 import collections
+import io
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -195,6 +196,11 @@ def _load_pickle(stream: BinaryIO, what: str, storages: dict[str, StorageRef] | 
 
 
 def _read_storages(stream: BinaryIO, keys: object, storages: dict[str, StorageRef]):
+    # The sizes come from the file: check them against what is left of it
+    # before reading, so a lying header cannot make us allocate gigabytes.
+    position = stream.tell()
+    remaining = stream.seek(0, io.SEEK_END) - position
+    stream.seek(position)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise TorchFormatError("the storage key list is not a list of strings")
     if set(keys) != set(storages) or len(keys) != len(storages):
@@ -211,9 +217,10 @@ def _read_storages(stream: BinaryIO, keys: object, storages: dict[str, StorageRe
                 f"storage {key} holds {numel} elements, the pickle says {ref.root_numel}"
             )
         nbytes = numel * ref.dtype.itemsize
-        data = stream.read(nbytes)
-        if len(data) != nbytes:
+        remaining -= 8 + nbytes
+        if remaining < 0:
             raise TorchFormatError(f"the file ends inside storage {key}")
+        data = stream.read(nbytes)
         arrays[key] = np.frombuffer(data, dtype=ref.dtype).astype(ref.dtype.newbyteorder("="))
     return arrays
 
