@@ -21,7 +21,6 @@ import onnxruntime as ort
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from onnx.utils import Extractor
-from PIL import Image
 
 from services.classifier.converters import efficientnet_lite as lite
 from services.classifier.converters.torch_legacy import (
@@ -43,6 +42,7 @@ from tests.support.legacy_torch import (
     pickle_bytes,
     tensor_call,
 )
+from tests.support.model_cards import card_input
 from tests.support.processes import REPO
 
 CARD_PATH = REPO / "models" / "efficientnet-lite0.json"
@@ -406,27 +406,6 @@ def test_folded_convolutions_equal_conv_then_batch_norm(lite0_model, lite0_weigh
 
 
 # --- the gallery, with the card's preprocessing -------------------------------
-
-
-def card_input(rgb: np.ndarray, spec: dict) -> np.ndarray:
-    """HxWx3 uint8 RGB -> [1, ...] float32, as MODEL_CARDS.md describes the card's input."""
-    image = Image.fromarray(rgb)
-    if "size" in spec:
-        target = (spec["size"][1], spec["size"][0])
-    else:
-        side, (w, h) = spec["short_side"], image.size
-        target = (side, round(h * side / w)) if w <= h else (round(w * side / h), side)
-    # Pillow's bilinear widens its support when shrinking: antialiased.
-    image = image.resize(target, Image.Resampling.BILINEAR)
-    if spec.get("crop"):
-        crop_h, crop_w = spec["crop"]
-        left, top = (image.width - crop_w) // 2, (image.height - crop_h) // 2
-        image = image.crop((left, top, left + crop_w, top + crop_h))
-    x = np.asarray(image, dtype=np.float32) * np.float32(spec["scale"])
-    if spec["color"] == "BGR":
-        x = x[..., ::-1]
-    x = (x - np.float32(spec["mean"])) / np.float32(spec["std"])
-    return (x.transpose(2, 0, 1) if spec["layout"] == "NCHW" else x)[None].astype(np.float32)
 
 
 def _labels(card: dict) -> list[str]:
