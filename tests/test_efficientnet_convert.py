@@ -32,6 +32,7 @@ from services.classifier.converters.torch_legacy import (
 from tests.conftest import GALLERY_TOP1, SHARED
 from tests.support.legacy_torch import (
     MAGIC_NUMBER,
+    Build,
     Call,
     Global,
     Persistent,
@@ -135,8 +136,15 @@ def _malformed_files() -> dict[str, tuple[bytes, str]]:
     lying_bytes = legacy_file_bytes(lying, {"0": storage}).replace(
         struct.pack("<q", 6), struct.pack("<q", 10**12)
     )
+    # A checked tensor whose shape a BUILD then tries to enlarge past its storage.
+    checked = tensor_call(TensorEntry("0", 0, (6,), (1,)), storage)
+    enlarged = Build(checked, (None, {"shape": (10**9,)}))
     return {
         "zip format": (_zip_checkpoint(), "zip-based format of torch >= 1.6"),
+        "tensor changed after its check": (
+            legacy_file_bytes(ordered_dict([("w", enlarged)]), {"0": storage}),
+            "tries to change a TensorRef",
+        ),
         "wrong magic": (
             pickle_bytes(12345) + good[len(pickle_bytes(MAGIC_NUMBER)) :],
             "wrong magic",

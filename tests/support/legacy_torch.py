@@ -39,6 +39,14 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Build:
+    """`obj` with `state` applied when unpickled (a BUILD: __setstate__ or __dict__)."""
+
+    obj: object
+    state: object
+
+
+@dataclass(frozen=True)
 class Persistent:
     """A persistent id, resolved by the unpickler's persistent_load."""
 
@@ -78,6 +86,10 @@ def _encode(obj: object, out: bytearray) -> None:
         _encode(obj.func, out)
         _encode(obj.args, out)
         out += b"R"
+    elif isinstance(obj, Build):
+        _encode(obj.obj, out)
+        _encode(obj.state, out)
+        out += b"b"
     elif isinstance(obj, Persistent):
         _encode(obj.pid, out)
         out += b"Q"  # BINPERSID

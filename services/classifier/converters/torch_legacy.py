@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,12 +60,20 @@ class TorchFormatError(ValueError):
     """The bytes are not a legacy-format state_dict this reader understands."""
 
 
+def _refuse_setstate(self: object, state: object) -> None:
+    """Pickle's BUILD opcode sets attributes through __setstate__, which frozen
+    slotted dataclasses get unless they define their own: a hostile file could
+    otherwise enlarge a checked tensor's shape after the fact."""
+    raise TorchFormatError(f"the pickle tries to change a {type(self).__name__} after building it")
+
+
 @dataclass(frozen=True, slots=True)
 class StorageType:
     """Stands in for `torch.FloatStorage` and its siblings."""
 
     name: str
     dtype: np.dtype
+    __setstate__ = _refuse_setstate
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,7 @@ class StorageRef:
     root_numel: int
     offset: int  # elements into the root storage where this view starts
     numel: int
+    __setstate__ = _refuse_setstate
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,7 @@ class TensorRef:
     offset: int
     shape: tuple[int, ...]
     stride: tuple[int, ...]
+    __setstate__ = _refuse_setstate
 
 
 def _is_int(value: object) -> bool:
@@ -106,18 +117,23 @@ def _rebuild_tensor(storage: object, storage_offset: object, size: object, strid
     shape, strides = _int_tuple(size, "size"), _int_tuple(stride, "stride")
     if len(shape) != len(strides):
         raise TorchFormatError(f"tensor size {shape} and stride {strides} differ in length")
-    numel = int(np.prod(shape, dtype=np.int64))
-    if numel:
-        # The last element addressed must lie inside the storage (as_strided
-        # would otherwise read past it), and a tensor never has more elements
-        # than its storage (no stride-0 memory bombs).
-        last = storage_offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True))
-        if last >= storage.numel or numel > storage.numel:
-            raise TorchFormatError(
-                f"tensor of size {shape}, stride {strides}, offset {storage_offset} "
-                f"does not fit its storage of {storage.numel} elements"
-            )
+    _check_fits(shape, strides, storage_offset, storage.numel)
     return TensorRef(storage, storage_offset, shape, strides)
+
+
+def _check_fits(shape: tuple[int, ...], strides: tuple[int, ...], offset: int, numel: int) -> None:
+    """The last element addressed must lie inside the storage (as_strided would
+    otherwise read past it), and a tensor never has more elements than its
+    storage (no stride-0 memory bombs). Python ints: no overflow."""
+    count = math.prod(shape)
+    if count == 0:
+        return
+    last = offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True))
+    if last >= numel or count > numel:
+        raise TorchFormatError(
+            f"tensor of size {shape}, stride {strides}, offset {offset} "
+            f"does not fit its storage of {numel} elements"
+        )
 
 
 def _rebuild_tensor_v2(
@@ -228,6 +244,8 @@ def _read_storages(stream: BinaryIO, keys: object, storages: dict[str, StorageRe
 def _materialise(tensor: TensorRef, storages: dict[str, np.ndarray]) -> np.ndarray:
     ref = tensor.storage
     flat = storages[ref.root_key][ref.offset : ref.offset + ref.numel]
+    # Checked when built; checked again against the bytes actually read.
+    _check_fits(tensor.shape, tensor.stride, tensor.offset, flat.size)
     if 0 in tensor.shape:
         return np.zeros(tensor.shape, dtype=flat.dtype)
     view = np.lib.stride_tricks.as_strided(
