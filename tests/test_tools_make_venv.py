@@ -217,7 +217,7 @@ def test_a_directory_that_is_not_an_environment_is_left_alone():
 def checkout(where: Path) -> Path:
     """The parts of this checkout that the imports need, as a fresh tree."""
     ignore = shutil.ignore_patterns("__pycache__", "build", "*.so", "*.o")
-    for part in ("services", "proto", "tools"):
+    for part in ("common", "services", "proto", "tools"):
         shutil.copytree(REPO / part, where / part, ignore=ignore)
     (where / "requirements.txt").write_text("")  # nothing to install: the test's own
     return where
@@ -255,7 +255,7 @@ def imported_from(tree: Path, elsewhere: Path) -> list[str]:
         [
             str(tree / ".venv" / "bin" / "python"),
             "-c",
-            "import services.common.config as c, ic.v1.inpainter_pb2 as p, tools.make_venv as t; "
+            "import common.config as c, ic.v1.inpainter_pb2 as p, tools.make_venv as t; "
             "print(c.__file__); print(p.__file__); print(t.__file__)",
         ],
         cwd=elsewhere,
@@ -268,7 +268,7 @@ def imported_from(tree: Path, elsewhere: Path) -> list[str]:
     return done.stdout.split()
 
 
-MODULES = ["services/common/config.py", "proto/ic/v1/inpainter_pb2.py", "tools/make_venv.py"]
+MODULES = ["common/config.py", "proto/ic/v1/inpainter_pb2.py", "tools/make_venv.py"]
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from services.common.config import env_int, env_str
+from common.config import env_int, env_str
 
 READY_TIMEOUT_S = 180.0
 STOP_GRACE_S = 15.0
@@ -148,6 +148,7 @@ def build_services(args: argparse.Namespace) -> list[Service]:
         "IC_HTTP_PORT": str(args.http_port),
         "IC_CLASSIFIER_ADDR": f"dns:///localhost:{args.classifier_port}",
         "IC_INPAINT_BACKENDS": ",".join(backends),
+        "IC_SEGMENTER_ADDR": f"dns:///localhost:{args.inpainter_port}",
     }
     table = [
         Service("classifier", "services.classifier", grpc_env(args.classifier_port, 9101)),
