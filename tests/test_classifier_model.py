@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ from services.classifier import fetch_model, preprocess
 from services.classifier.core import SqueezeNetClassifier
 from services.classifier.model_graph import prepare_model
 from tests.support.http_files import serve_directory
+from tests.support.processes import REPO, free_port
 
 
 @pytest.fixture
@@ -58,6 +62,57 @@ def test_unreachable_download_is_a_clear_error(file_server, tmp_path):
     source = fetch_model.ModelSource("m.onnx", f"{base}/missing.onnx", "0" * 64)
     with pytest.raises(fetch_model.ModelFetchError, match="could not download"):
         fetch_model.download(source, tmp_path / "models")
+
+
+def run_fetch_step(models_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """The fetch step as the classifier image's build runs it (the script by
+    path, an empty models directory), with the model's host unreachable: a
+    loopback port nobody listens on."""
+    env = {
+        **os.environ,
+        "IC_MODELS_DIR": str(models_dir),
+        "IC_MODEL_URL": f"http://127.0.0.1:{free_port()}/squeezenet1.1-7.onnx",
+        "IC_MODEL_SHA256": "0" * 64,
+    }
+    env.pop("IC_MODEL_PATH", None)
+    script = REPO / "services" / "classifier" / "fetch_model.py"
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_an_unreachable_host_in_an_image_build_says_to_use_make_docker_build(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    done = run_fetch_step(models, "--docker-build")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    first, advice = done.stderr.strip().split("\n")
+    assert first.startswith(
+        "fetch_model: could not download squeezenet1.1-7.onnx from http://127.0.0.1:"
+    )
+    assert "Connection refused" in first
+    assert "no model in models/ of the build context" in advice
+    assert "Build with `make docker-build` instead of a plain `docker compose build`" in advice
+    assert "put the file there yourself (squeezenet1.1.onnx or squeezenet1.1-7.onnx)" in advice
+    assert list(models.iterdir()) == []  # no half-downloaded file left behind
+
+
+def test_an_unreachable_host_says_where_to_put_the_model(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    done = run_fetch_step(models)
+    assert done.returncode == 1
+    assert "could not download squeezenet1.1-7.onnx" in done.stderr
+    assert f"put the model file in {models} (as squeezenet1.1.onnx or" in done.stderr
+    assert "set IC_MODEL_PATH to the file" in done.stderr
+    assert "IC_MODEL_URL and IC_MODEL_SHA256 to a mirror" in done.stderr
+    assert "make docker-build" not in done.stderr
 
 
 def test_ensure_model_prefers_local_files(monkeypatch, tmp_path, model_path):

@@ -11,7 +11,9 @@ Order of precedence:
 
 `python -m services.classifier.fetch_model` prints the path it settled on.
 Both the Zoo file and the project's rebuilt file are accepted; `model_graph`
-turns either into the form the service runs.
+turns either into the form the service runs. When the download fails, the
+message says how to do without the host; `--docker-build` (the classifier
+image's build step) turns it into advice for the Docker build context.
 """
 
 from __future__ import annotations
@@ -52,6 +54,34 @@ KNOWN_FILE_NAMES = (REBUILT_FILE_NAME, MODEL_ZOO.file_name)
 
 class ModelFetchError(RuntimeError):
     pass
+
+
+class ModelDownloadError(ModelFetchError):
+    """The download failed (host unreachable, HTTP error, wrong checksum)."""
+
+    def __init__(self, source: ModelSource, reason: str) -> None:
+        super().__init__(f"could not download {source.file_name} from {source.url}: {reason}")
+        self.source = source
+
+
+def without_the_host(dirs: list[Path]) -> str:
+    """What to do when the model's host cannot be reached from here."""
+    places = " or ".join(str(d) for d in dirs)
+    return (
+        f"To go on without that host, put the model file in {places} "
+        f"(as {' or '.join(KNOWN_FILE_NAMES)}, e.g. copied from a machine where "
+        "`make model` worked), set IC_MODEL_PATH to the file, or set IC_MODEL_URL "
+        "and IC_MODEL_SHA256 to a mirror you can reach."
+    )
+
+
+DOCKER_BUILD_ADVICE = (
+    "The image build found no model in models/ of the build context (beside "
+    "docker-compose.yml), so it tried to download one. Build with `make docker-build` "
+    "instead of a plain `docker compose build` / `docker compose up --build`: it fetches "
+    "the model on this machine and copies it into models/ first. Or put the file there "
+    f"yourself ({' or '.join(KNOWN_FILE_NAMES)}), then build again."
+)
 
 
 def sha256_of(path: Path) -> str:
@@ -95,14 +125,15 @@ def download(source: ModelSource, dest_dir: Path, timeout: float = 60.0) -> Path
                 out.write(chunk)
         actual = digest.hexdigest()
         if actual != source.sha256:
-            raise ModelFetchError(
-                f"checksum mismatch for {source.url}: expected sha256 {source.sha256}, "
-                f"got {actual}; the download was discarded"
+            raise ModelDownloadError(
+                source,
+                f"checksum mismatch: expected sha256 {source.sha256}, got {actual}; "
+                "the download was discarded",
             )
         tmp.replace(target)
         return target
     except OSError as exc:
-        raise ModelFetchError(f"could not download {source.url}: {exc}") from exc
+        raise ModelDownloadError(source, str(exc)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -132,11 +163,20 @@ def ensure_model(source: ModelSource | None = None) -> Path:
     return download(source or configured_source(), model_dirs()[0])
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.parse_args()
+    parser.add_argument(
+        "--docker-build",
+        action="store_true",
+        help="running in an image build: advise on the build context when the download fails",
+    )
+    args = parser.parse_args(argv)
     try:
         path = ensure_model()
+    except ModelDownloadError as exc:
+        advice = DOCKER_BUILD_ADVICE if args.docker_build else without_the_host(model_dirs())
+        print(f"fetch_model: {exc}\n{advice}", file=sys.stderr)
+        return 1
     except ModelFetchError as exc:
         print(f"fetch_model: {exc}", file=sys.stderr)
         return 1
