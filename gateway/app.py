@@ -19,7 +19,8 @@ import atexit
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import errors, frontend, observability, openapi, ratelimit
+from common.budget import PixelBudget
+from gateway import errors, forms, frontend, observability, openapi, ratelimit
 from gateway.api import api
 from gateway.clients import ClientsHolder
 from gateway.config import GatewayConfig
@@ -46,6 +47,8 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
         )
     holder = ClientsHolder(settings)
     app.extensions["ic"] = holder
+    app.extensions["ic_pixels"] = PixelBudget(settings.max_pixels_in_flight)
+    app.teardown_request(forms.release_pixels)
     atexit.register(holder.close)
 
     errors.register_error_handlers(app)
