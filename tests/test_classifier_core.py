@@ -118,9 +118,7 @@ def test_soccer_ball_cam_is_bright_on_the_ball_not_on_the_grass(classifier, phot
 def test_cams_for_several_classes_come_from_one_forward_pass(classifier, photo_rgb, monkeypatch):
     calls = []
     original = classifier.forward
-    monkeypatch.setattr(
-        classifier, "forward", lambda *a, **k: calls.append(1) or original(*a, **k)
-    )
+    monkeypatch.setattr(classifier, "forward", lambda *a, **k: calls.append(1) or original(*a, **k))
     result = classifier.classify([photo_rgb("soccer")], top_k=3, cam_class_ids=[1], cam_top_k=True)
     assert len(calls) == 1
     assert [c.class_id for c in result.results[0].cams] == [1] + [

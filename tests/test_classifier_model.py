@@ -15,8 +15,8 @@ from onnx import helper, numpy_helper
 
 from services.classifier import fetch_model
 from services.classifier.cam_head import CamHead
-from services.classifier.onnx_model import load_model
 from services.classifier.model_graph import prepare_model
+from services.classifier.onnx_model import load_model
 from services.classifier.preprocess import Preprocessor
 from tests.support.http_files import serve_directory
 from tests.support.served_models import SQUEEZENET, builtin_card

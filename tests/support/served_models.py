@@ -46,7 +46,9 @@ def test_models_dir(squeezenet_onnx: Path, directory: Path | None = None) -> Pat
     directory.mkdir(parents=True, exist_ok=True)
     for card_path in sorted(BUILTIN_CARDS.glob("*.json")):
         data = json.loads(card_path.read_text(encoding="utf-8"))
-        onnx_file = squeezenet_onnx if data["name"] == SQUEEZENET else card_path.parent / data["onnx"]
+        onnx_file = (
+            squeezenet_onnx if data["name"] == SQUEEZENET else card_path.parent / data["onnx"]
+        )
         data["onnx"] = str(Path(onnx_file).resolve())
         if isinstance(data["labels"], str):
             data["labels"] = str((card_path.parent / data["labels"]).resolve())
@@ -117,15 +119,19 @@ def byo_classifier(
     -> GlobalAveragePool -> Flatten -> Gemm -> [N, labels] scores.
 
     `padding_bytes` adds an unused initializer of that size (a file over a size limit)."""
-    weights = CLASS_WEIGHTS[:labels] if labels <= len(CLASS_WEIGHTS) else np.resize(
-        CLASS_WEIGHTS, (labels, 4)
+    weights = (
+        CLASS_WEIGHTS[:labels]
+        if labels <= len(CLASS_WEIGHTS)
+        else np.resize(CLASS_WEIGHTS, (labels, 4))
     )
     bias = np.resize(CLASS_BIAS, labels)
     nodes = [
         helper.make_node("Transpose", ["pixels"], ["nchw"], perm=[0, 3, 1, 2]),
         helper.make_node("Conv", ["nchw", "det_w", "det_b"], ["det"]),
         helper.make_node("Relu", ["det"], ["det_relu"]),
-        helper.make_node("MaxPool", ["det_relu"], ["features"], kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node(
+            "MaxPool", ["det_relu"], ["features"], kernel_shape=[4, 4], strides=[4, 4]
+        ),
         helper.make_node("GlobalAveragePool", ["features"], ["pooled"]),
         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
         helper.make_node("Gemm", ["flat", "cls_w", "cls_b"], ["scores"], transB=1),
