@@ -73,7 +73,7 @@ def json_answer(schema: str, description: str) -> dict:
 
 ERROR_STATUSES = {
     "400": "Malformed or invalid input (bad image, mask size, class id, top_k).",
-    "404": "Unknown backend or route.",
+    "404": "Unknown backend, model or route (the message names those that exist).",
     "413": "Too large: request bytes, image pixels or side.",
     "415": "Unsupported image type (accepted: PNG, JPEG, WebP) or request type.",
     "429": "Rate limited, or a service is at its concurrency limit.",
@@ -108,23 +108,78 @@ CLASS = {
 }
 CAM = {
     "type": "object",
-    "required": ["class_id", "width", "height", "png"],
+    "required": ["class_id", "width", "height", "map_width", "map_height", "png"],
     "properties": {
         "class_id": {"type": "integer"},
-        "width": {"type": "integer"},
-        "height": {"type": "integer"},
-        "png": {"type": "string", "description": "base64 8-bit grayscale PNG; 255 = most active"},
+        "width": {
+            "type": "integer",
+            "description": "The request image's width: the map covers it.",
+        },
+        "height": {"type": "integer", "description": "The request image's height."},
+        "map_width": {"type": "integer", "description": "The PNG's own width (cam_size)."},
+        "map_height": {"type": "integer", "description": "The PNG's own height."},
+        "png": {
+            "type": "string",
+            "description": "base64 8-bit grayscale PNG, 255 = most active; gray + alpha for "
+            "a model that crops: transparent where it did not look",
+        },
+        "seen": {
+            "type": "object",
+            "description": "A model that crops: the box it saw, in PNG pixels.",
+            "properties": {k: {"type": "integer"} for k in ("x", "y", "width", "height")},
+        },
         "raw_min": {"type": "number"},
         "raw_max": {"type": "number"},
     },
 }
 CLASSIFY_FIELDS = {
-    "model": {"type": "string"},
+    "model": {"type": "string", "description": "The model that answered."},
     "predictions": {"type": "array", "items": ref("ClassProbability")},
     "pinned": {"type": "array", "items": ref("ClassProbability")},
     "cams": {"type": "array", "items": ref("ClassActivationMap")},
+    "compare": ref("Comparison"),
     "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
     "served_by": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+COMPARISON = {
+    "type": "object",
+    "description": "With `compare`: the second model's classification of the same image.",
+    "required": ["model", "predictions", "pinned", "cams"],
+    "properties": {
+        "model": {"type": "string"},
+        "predictions": {"type": "array", "items": ref("ClassProbability")},
+        "pinned": {"type": "array", "items": ref("ClassProbability")},
+        "cams": {"type": "array", "items": ref("ClassActivationMap")},
+        "cam_reason": {
+            "type": "string",
+            "description": "Present when the compare model has no CAMs: why.",
+        },
+        "served_by": {"type": "string"},
+    },
+}
+MODEL_INFO = {
+    "type": "object",
+    "required": ["name", "title", "default", "available", "num_classes", "cam"],
+    "properties": {
+        "name": {"type": "string"},
+        "title": {"type": "string"},
+        "default": {"type": "boolean"},
+        "available": {"type": "boolean"},
+        "unavailable_reason": {"type": "string"},
+        "num_classes": {"type": "integer"},
+        "cam": {"type": "boolean"},
+        "cam_reason": {"type": "string", "description": "Why there are no CAMs."},
+        "input": {
+            "type": "object",
+            "description": "The model card's input: size [h, w] or short_side, crop, "
+            "layout, color, scale, mean, std.",
+        },
+        "input_size": {"type": "array", "items": {"type": "integer"}},
+        "outputs": {"type": "string"},
+        "licence": {"type": "string"},
+        "incremental": {"type": "boolean"},
+        "incremental_reason": {"type": "string"},
+    },
 }
 INPAINT_FIELDS = {
     "image": {"type": "string", "description": "base64 PNG of the inpainted image"},
@@ -155,6 +210,15 @@ SCHEMAS = {
     },
     "ClassProbability": CLASS,
     "ClassActivationMap": CAM,
+    "Comparison": COMPARISON,
+    "ModelInfo": MODEL_INFO,
+    "Models": {
+        "type": "object",
+        "properties": {
+            "models": {"type": "array", "items": ref("ModelInfo")},
+            "default": {"type": "string"},
+        },
+    },
     "ClassifyResult": {
         "type": "object",
         "required": ["model", "predictions", "pinned", "cams"],
@@ -172,9 +236,10 @@ SCHEMAS = {
     },
     "Info": {
         "type": "object",
-        "required": ["version", "model", "backends", "limits"],
+        "required": ["version", "model", "models", "backends", "limits"],
         "properties": {
             "version": {"type": "string"},
+            "models": {"type": "array", "items": ref("ModelInfo")},
             "model": {
                 "type": "object",
                 "properties": {
@@ -209,7 +274,10 @@ SCHEMAS = {
     },
     "Labels": {
         "type": "object",
-        "properties": {"labels": {"type": "array", "items": {"type": "string"}}},
+        "properties": {
+            "model": {"type": "string"},
+            "labels": {"type": "array", "items": {"type": "string"}},
+        },
     },
     "Gallery": {
         "type": "object",
@@ -256,8 +324,24 @@ def core_paths() -> dict[str, dict]:
             {"503": json_answer("Error", "A dependency is down (named in the message).")},
         ),
         "/api/v1/info": get_operation("Model, backends and limits.", "Info", error_answers("503")),
+        "/api/v1/models": get_operation(
+            "Every model the classifier serves or lists as unavailable, from its model card.",
+            "Models",
+            error_answers("503"),
+        ),
         "/api/v1/labels": get_operation(
-            "The 1000 class labels in class-id order.", "Labels", error_answers("503")
+            "The class labels in class-id order, of the default model or of `model`.",
+            "Labels",
+            error_answers("404", "503"),
+            parameters=[
+                {
+                    "name": "model",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "example": "efficientnet-lite0",
+                }
+            ],
         ),
         "/api/v1/gallery": get_operation("The example photos.", "Gallery"),
         "/api/v1/gallery/{filename}": {
@@ -295,11 +379,19 @@ def core_paths() -> dict[str, dict]:
                                 "cam": "top",
                             }
                         },
+                        "compare-two-models": {
+                            "value": {
+                                "image": EXAMPLE_PHOTO,
+                                "model": "squeezenet1.1",
+                                "compare": "efficientnet-lite0",
+                                "cam": "805",
+                            }
+                        },
                     },
                 ),
                 "responses": {
                     "200": json_answer("ClassifyResult", "The classification."),
-                    **error_answers("400", "413", "415", "429", "503", "504"),
+                    **error_answers("400", "404", "413", "415", "429", "503", "504"),
                 },
             }
         },
@@ -342,7 +434,17 @@ def core_paths() -> dict[str, dict]:
                                 "classes": "805",
                                 "cam": "805",
                             }
-                        }
+                        },
+                        "stroke-compared": {
+                            "value": {
+                                "image": EXAMPLE_PHOTO,
+                                "mask": EXAMPLE_MASK,
+                                "backend": "telea",
+                                "classes": "805",
+                                "cam": "805",
+                                "compare": "efficientnet-lite0",
+                            }
+                        },
                     },
                 ),
                 "responses": {
