@@ -135,7 +135,8 @@ class ClassifierModel(ABC):
     def warm_up(self) -> None:
         """One run at the usual size, so the first request does not pay for planning."""
         image = np.full((227, 227, 3), 128, np.uint8)
-        self.classify([image], top_k=5, cam_class_ids=[0] if self.cam else ())
+        top_k = min(5, self.num_classes)
+        self.classify([image], top_k=top_k, cam_class_ids=[0] if self.cam else ())
 
     def validate(
         self,

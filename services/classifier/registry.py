@@ -60,11 +60,14 @@ class ModelRegistry:
     ) -> None:
         self.models = {model.name: model for model in models}
         self.unavailable = {entry.name: entry for entry in unavailable}
-        self.order = [*self.models, *(n for n in self.unavailable if n not in self.models)]
         if default_name in self.models:
             self.default_name = default_name
         else:
             self.default_name = next(iter(self.models), "")
+        # Listings: the default first, then the others in card order, unavailable last.
+        served = [self.default_name] if self.default_name else []
+        served += [name for name in self.models if name != self.default_name]
+        self.order = served + [n for n in self.unavailable if n not in self.models]
 
     @classmethod
     def load(
@@ -118,7 +121,7 @@ class ModelRegistry:
         raise NotFound(f"unknown model {name[:64]!r}; {self.describe_names()}")
 
     def describe_names(self) -> str:
-        served = ", ".join(self.models) or "none"
+        served = ", ".join(n for n in self.order if n in self.models) or "none"
         text = f"the models are: {served}"
         if self.unavailable:
             text += f" (unavailable: {', '.join(self.unavailable)})"

@@ -115,7 +115,7 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
         decode_ms = (time.perf_counter() - started) * 1e3
         batch = model.classify(
             images,
-            top_k=request.top_k or DEFAULT_TOP_K,
+            top_k=request.top_k or min(DEFAULT_TOP_K, model.num_classes),
             pinned_class_ids=list(request.pinned_class_ids),
             cam_class_ids=list(request.cam_class_ids),
             cam_top_k=request.cam_top_k,
@@ -155,7 +155,7 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
         answer = model.classify_edits(
             base,
             edits,
-            top_k=request.top_k or DEFAULT_TOP_K,
+            top_k=request.top_k or min(DEFAULT_TOP_K, model.num_classes),
             pinned_class_ids=list(request.pinned_class_ids),
             all_probabilities=request.all_probabilities,
             include_base=request.include_base,
