@@ -26,12 +26,13 @@ from common.config import env_int, env_str
 from common.images import ImageLimits
 from common.logs import configure_logging
 from ic.v1 import classifier_pb2_grpc
+from services.classifier.card_sources import configured_card_paths
 from services.classifier.cards import ModelCard
 from services.classifier.core import ClassifierModel, ModelSettings
 from services.classifier.fetch_model import ensure_card_model
 from services.classifier.model_graph import DEFAULT_MAX_MODEL_BYTES
 from services.classifier.onnx_model import load_model
-from services.classifier.registry import ModelRegistry, configured_card_paths
+from services.classifier.registry import ModelRegistry
 from services.classifier.server import SERVICE_NAME, ClassifierServicer
 from services.runtime.grpc_server import GrpcService, ServerConfig
 

@@ -36,8 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.classifier.card_sources import builtin_cards, extra_cards, models_dir
 from services.classifier.cards import CardError, ModelCard, read_card
-from services.classifier.registry import builtin_cards, default_models_dir, extra_cards
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -218,18 +218,21 @@ def ensure_card_model(card: ModelCard) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
-    models_dir = Path(os.environ.get("IC_MODELS_DIR") or default_models_dir())
-    builtin = builtin_cards(models_dir)
+    directory = models_dir()
+    builtin = builtin_cards(directory)
     if not builtin:
-        print(f"fetch_model: no model cards (*.json) in {models_dir}", file=sys.stderr)
+        print(f"fetch_model: no model cards (*.json) in {directory}", file=sys.stderr)
         return 1
     failed = False
-    for path in builtin + extra_cards(os.environ.get("IC_EXTRA_MODELS", "")):
+    for path in builtin + extra_cards():
         extra = path not in builtin
         try:
             card = read_card(path)
             print(f"{card.name}: {ensure_card_model(card)}")
-        except (CardError, ModelFetchError) as exc:
+        except CardError as exc:
+            print(f"fetch_model: {exc}", file=sys.stderr)
+            failed = failed or not extra
+        except ModelFetchError as exc:
             print(f"fetch_model: {path}: {exc}", file=sys.stderr)
             failed = failed or not extra
     return 1 if failed else 0

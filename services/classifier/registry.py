@@ -11,7 +11,6 @@ default model is the configured one if it loaded, else the first that did.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +38,6 @@ class UnavailableModel:
     card_path: Path
     reason: str
     card: ModelCard | None = None
-
-
-def builtin_cards(models_dir: Path) -> list[Path]:
-    """The cards of a models folder, in name order."""
-    return sorted(p for p in models_dir.glob("*.json") if p.is_file())
-
-
-def extra_cards(setting: str) -> list[Path]:
-    """IC_EXTRA_MODELS: comma-separated card paths (blank entries ignored)."""
-    return [Path(item.strip()) for item in setting.split(",") if item.strip()]
 
 
 class ModelRegistry:
@@ -164,13 +153,3 @@ def _unique(name: str, taken: dict[str, Path], path: Path) -> str:
         number += 1
     taken[candidate] = path
     return candidate
-
-
-def default_models_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "models"
-
-
-def configured_card_paths() -> list[Path]:
-    """IC_MODELS_DIR's cards (default the repository's models/), then IC_EXTRA_MODELS."""
-    models_dir = Path(os.environ.get("IC_MODELS_DIR") or default_models_dir())
-    return builtin_cards(models_dir) + extra_cards(os.environ.get("IC_EXTRA_MODELS", ""))
