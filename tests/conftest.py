@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import REPO, ServiceProcess
-from tests.support.served_models import test_models_dir
+from tests.support.served_models import models_dir_for_tests
 
 # The gateway's fixtures (gateway_service, stroke_png) live in their own module.
 pytest_plugins = ["tests.gateway_fixtures"]
@@ -71,7 +71,7 @@ def classifier_process(model_path: Path, **env: str) -> ServiceProcess:
     return ServiceProcess(
         "services.classifier",
         env={
-            "IC_MODELS_DIR": str(test_models_dir(model_path)),
+            "IC_MODELS_DIR": str(models_dir_for_tests(model_path)),
             "IC_EXTRA_MODELS": "",
             "IC_ORT_THREADS": "1",
             **env,

@@ -12,16 +12,18 @@ import sys
 import threading
 import time
 
+import onnx
 import pytest
 import requests
 
 from tests.support.processes import ARTIFACTS, REPO, free_port
+from tests.support.served_models import byo_classifier, models_dir_for_tests, write_card
 
 pytestmark = pytest.mark.slow
 
 
 class RunLocal:
-    def __init__(self, model_path) -> None:
+    def __init__(self, model_path, extra_models: str = "") -> None:
         self.http_port = free_port()
         args = [
             "--http-port", str(self.http_port),
@@ -36,7 +38,12 @@ class RunLocal:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tools.run_local", *args],
             cwd=REPO,
-            env={**os.environ, "IC_MODEL_PATH": str(model_path), "IC_ORT_THREADS": "1"},
+            env={
+                **os.environ,
+                "IC_MODELS_DIR": str(models_dir_for_tests(model_path)),
+                "IC_EXTRA_MODELS": extra_models,
+                "IC_ORT_THREADS": "1",
+            },
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
@@ -85,8 +92,10 @@ def gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def run_local(model_path):
-    runner = RunLocal(model_path)
+def run_local(model_path, tmp_path):
+    """`make run` with a model card of the user's own in IC_EXTRA_MODELS."""
+    onnx.save(byo_classifier(), str(tmp_path / "mine.onnx"))
+    runner = RunLocal(model_path, str(write_card(tmp_path / "mine.json")))
     yield runner
     runner.close()
 
@@ -101,6 +110,9 @@ def test_everything_comes_up_and_ctrl_c_stops_it_all(run_local):
     assert requests.get(base + "/", timeout=10).status_code == 200
     names = {b["name"] for b in requests.get(base + "/api/v1/info", timeout=10).json()["backends"]}
     assert {"telea", "patchmatch"} <= names
+    # IC_EXTRA_MODELS reached the classifier: the user's card is served.
+    models = requests.get(base + "/api/v1/models", timeout=10).json()["models"]
+    assert {"squeezenet1.1", "efficientnet-lite0", "mine"} <= {m["name"] for m in models}
 
     run_local.proc.send_signal(signal.SIGINT)
     assert run_local.proc.wait(60) == 0

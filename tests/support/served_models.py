@@ -1,6 +1,6 @@
 """Model cards and small ONNX classifiers for the tests.
 
-- `test_models_dir(squeezenet_onnx)`: the repository's built-in cards, copied
+- `models_dir_for_tests(squeezenet_onnx)`: the repository's built-in cards, copied
   with absolute paths, SqueezeNet's pointing at the shared test file
   (IC_TEST_MODEL) instead of a copy in the repository; the classifier serves
   it as its IC_MODELS_DIR.
@@ -39,7 +39,7 @@ def builtin_card(name: str, onnx_path: Path | None = None) -> ModelCard:
     return dataclasses.replace(card, onnx=onnx_path) if onnx_path else card
 
 
-def test_models_dir(squeezenet_onnx: Path, directory: Path | None = None) -> Path:
+def models_dir_for_tests(squeezenet_onnx: Path, directory: Path | None = None) -> Path:
     """A models folder of the built-in cards with absolute paths (SqueezeNet's file: the
     given one; the others where `make model` puts them)."""
     directory = directory or ARTIFACTS / "test-models"
