@@ -27,6 +27,7 @@ from gateway.config import GatewayConfig
 from gateway.explain import init_app as install_explain
 from gateway.health import health
 from gateway.multipart import GatewayRequest
+from gateway.segment import segment_blueprint
 
 
 def create_app(config: GatewayConfig | dict | None = None) -> Flask:
@@ -58,5 +59,6 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
     app.register_blueprint(api)
     openapi.install(app)
     install_explain(app)  # POST /api/v1/explain and its OpenAPI path
+    app.register_blueprint(segment_blueprint)
     app.register_blueprint(frontend.frontend)
     return app

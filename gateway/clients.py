@@ -23,7 +23,7 @@ from common.channels import check_health, open_channel
 from common.logs import request_id_var
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, from_rpc_error, not_found, unavailable
-from ic.v1 import classifier_pb2, classifier_pb2_grpc
+from ic.v1 import classifier_pb2, classifier_pb2_grpc, segmenter_pb2, segmenter_pb2_grpc
 
 
 def call_metadata() -> tuple[tuple[str, str], ...]:
@@ -124,6 +124,27 @@ def describe_models(listing: classifier_pb2.ModelList) -> str:
     return text + (f" (unavailable: {', '.join(down)})" if down else "")
 
 
+class SegmenterClient:
+    """The Segmenter (GrabCut) beside the OpenCV inpainter: the select tool's service."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.target = config.segmenter_address
+        self.channel = open_channel(self.target)
+        self.stub = segmenter_pb2_grpc.SegmenterStub(self.channel)
+
+    def segment(self, request: segmenter_pb2.SegmentRequest) -> segmenter_pb2.SegmentResponse:
+        try:
+            return self.stub.Segment(
+                request, timeout=self.config.segment_timeout_s, metadata=call_metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "segmenter") from exc
+
+    def close(self) -> None:
+        self.channel.close()
+
+
 SIDE_WORK_NICENESS = 19
 
 
@@ -163,6 +184,7 @@ class Clients:
             max_workers=max(1, config.threads), thread_name_prefix="parallel-call"
         )
         self.classifier = ClassifierClient(config)
+        self.segmenter = SegmenterClient(config)
         self.backends = BackendRegistry(
             config.inpaint_addresses,
             config.default_backend,
@@ -175,6 +197,7 @@ class Clients:
         self.side_work.shutdown(wait=False, cancel_futures=True)
         self.parallel_calls.shutdown(wait=False, cancel_futures=True)
         self.classifier.close()
+        self.segmenter.close()
         self.backends.close()
 
 

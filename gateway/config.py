@@ -29,6 +29,8 @@ class GatewayConfig:
     inpaint_addresses: list[str] = field(
         default_factory=lambda: ["dns:///localhost:50052", "dns:///localhost:50053"]
     )
+    # The Segmenter (select tool): the OpenCV inpainting service offers it.
+    segmenter_address: str = "dns:///localhost:50052"
     default_backend: str = "telea"
     gallery_dir: Path = REPO / "gallery"
     frontend_dir: Path = REPO / "frontend"
@@ -55,6 +57,7 @@ class GatewayConfig:
     # Deadlines of the gRPC calls, in seconds.
     classify_timeout_s: float = 10.0
     inpaint_timeout_s: float = 30.0
+    segment_timeout_s: float = 15.0
     info_timeout_s: float = 2.0
     health_timeout_s: float = 1.0
     # How often the engine table is refreshed from every backend's GetInfo.
@@ -84,6 +87,7 @@ class GatewayConfig:
                 env_str("IC_CLASSIFIER_ADDR", default.classifier_address)
             ),
             inpaint_addresses=[grpc_target(a) for a in backends.split(",") if a.strip()],
+            segmenter_address=grpc_target(env_str("IC_SEGMENTER_ADDR", default.segmenter_address)),
             default_backend=env_str("IC_DEFAULT_BACKEND", default.default_backend),
             gallery_dir=Path(env_str("IC_GALLERY_DIR", str(default.gallery_dir))),
             frontend_dir=Path(env_str("IC_FRONTEND_DIR", str(default.frontend_dir))),
@@ -99,6 +103,7 @@ class GatewayConfig:
             pixel_wait_s=env_float("IC_PIXEL_WAIT_S", default.pixel_wait_s),
             classify_timeout_s=env_float("IC_CLASSIFY_TIMEOUT_S", default.classify_timeout_s),
             inpaint_timeout_s=env_float("IC_INPAINT_TIMEOUT_S", default.inpaint_timeout_s),
+            segment_timeout_s=env_float("IC_SEGMENT_TIMEOUT_S", default.segment_timeout_s),
             info_timeout_s=env_float("IC_INFO_TIMEOUT_S", default.info_timeout_s),
             health_timeout_s=env_float("IC_HEALTH_TIMEOUT_S", default.health_timeout_s),
             backend_refresh_s=env_float("IC_BACKEND_REFRESH_S", default.backend_refresh_s),

@@ -103,6 +103,7 @@ def build_children(args: argparse.Namespace) -> list[Child]:
                 "IC_HTTP_PORT": str(args.http_port),
                 "IC_CLASSIFIER_ADDR": f"dns:///localhost:{args.classifier_port}",
                 "IC_INPAINT_BACKENDS": ",".join(backends),
+                "IC_SEGMENTER_ADDR": f"dns:///localhost:{args.inpainter_port}",
             },
         )
     )
