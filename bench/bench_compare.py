@@ -60,6 +60,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     rgb = np.asarray(Image.open(photo_path()).convert("RGB"))
     mask = brush_stroke(*rgb.shape[:2])
     top = builtin_model(MODELS[0]).classify([rgb], top_k=5).results[0].top
@@ -143,6 +144,17 @@ def main() -> int:
         p50[name], p99 = stats(samples[name])
         classify = statistics.median(t["classify"] for t in timings[name])
         print(f"{name:36}{p50[name]:9.2f}{p99:9.2f}{classify:13.2f}")
+    # How much the two classifications of a comparison overlapped: the wall time of
+    # both over the sum of each one's own time in the classifier (1.0: one after
+    # the other; 0.5: fully at once).
+    for model in MODELS:
+        rows = timings[f"{model} + compare"]
+        wall = statistics.median(t["classify"] for t in rows)
+        own = statistics.median(t["classifier_total"] + t["classifier_compare_total"] for t in rows)
+        print(f"{model} + compare: both classifications {wall:.2f} ms wall for {own:.2f} ms of "
+              f"classifier work -> overlap {wall / own:.2f} (0.5 = fully parallel, 1 = serial)")  # fmt: skip
+    print(f"load average (1 min) before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")  # fmt: skip
     slower = max(p50[m] for m in MODELS)
     for model in MODELS:
         with_compare = p50[f"{model} + compare"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from services.classifier.model_graph import prepare_model
 from services.classifier.onnx_model import load_model
 from services.classifier.preprocess import Preprocessor
 from tests.support.http_files import serve_directory
-from tests.support.served_models import SQUEEZENET, builtin_card
+from tests.support.served_models import BUILTIN_CARDS, SQUEEZENET, builtin_card, write_card
 
 SQUEEZENET_INPUT = builtin_card(SQUEEZENET).input
 
@@ -240,3 +241,32 @@ def test_classifier_core_runs_the_zoo_shaped_file(model_path, photo_rgb, tmp_pat
     same = ours.classify([photo_rgb("soccer")], top_k=1, cam_class_ids=[805]).results[0]
     assert result.top[0].probability == pytest.approx(same.top[0].probability, abs=1e-5)
     assert np.abs(result.cams[0].image.astype(int) - same.cams[0].image).max() <= 1
+
+
+def test_make_model_fills_every_builtin_card_and_reports_broken_extra_ones(
+    monkeypatch, tmp_path, model_path, capsys
+):
+    """`make model` over a models folder: each built-in card's file is made; an extra
+    card that cannot be satisfied is reported without failing the step."""
+    models = tmp_path / "models"
+    models.mkdir()
+    card = json.loads((BUILTIN_CARDS / "squeezenet1.1.json").read_text())
+    card["labels"] = str(BUILTIN_CARDS / card["labels"])
+    (models / "squeezenet1.1.json").write_text(json.dumps(card))
+    broken = write_card(tmp_path / "broken.json")  # names broken.onnx, absent, no url
+    monkeypatch.setenv("IC_MODELS_DIR", str(models))
+    monkeypatch.setenv("IC_EXTRA_MODELS", str(broken))
+    monkeypatch.setenv("IC_MODEL_SOURCE_DIR", str(model_path.parent))
+    monkeypatch.delenv("IC_MODEL_PATH", raising=False)
+    assert fetch_model.main([]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"squeezenet1.1: {models / 'squeezenet1.1.onnx'}\n"
+    assert (models / "squeezenet1.1.onnx").read_bytes() == model_path.read_bytes()
+    assert f"{broken}: the ONNX file" in err and "missing and the card has no url" in err
+    # A built-in card that cannot be satisfied fails the step.
+    (models / "squeezenet1.1.onnx").unlink()
+    monkeypatch.setenv("IC_MODEL_SOURCE_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("IC_MODEL_URL", "http://127.0.0.1:9/unreachable.onnx")
+    monkeypatch.setenv("IC_MODEL_SHA256", "0" * 64)
+    assert fetch_model.main([]) == 1
+    assert "could not download" in capsys.readouterr().err
