@@ -12,7 +12,9 @@ request's thread, one on a standing thread; the classifier runs them on two
 cores), so it should cost about the slower model alone, not the sum.
 Target: with `compare`, p50 at most 1.4x the p50 without it. Printed against the
 same model alone and against the slower of the two alone (a comparison cannot
-beat the slower model's own time).
+beat the slower model's own time), next to the bare computation's own overlap:
+both models in one process, one after the other and on two threads at once,
+which says how much parallelism the machine had to give during the run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import json
 import os
 import statistics
 import sys
+import threading
+import time
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -52,6 +56,31 @@ def prepared_body(url: str, files: dict, fields: dict):
         }
 
     return fresh
+
+
+def bare_overlap(rgb: np.ndarray, repeats: int = 40) -> tuple[float, float]:
+    """(one after the other, at once) ms: both models' classification in this process,
+    the second on a thread of its own. What the machine allows right now: on two
+    idle cores "at once" takes about the slower one's time; on a loaded machine
+    it takes as long as one after the other, and so must any comparison."""
+    models = [builtin_model(name) for name in MODELS]
+
+    def classify(model) -> None:
+        model.classify([rgb], top_k=5, cam_class_ids=[0])
+
+    serial, parallel = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for model in models:
+            classify(model)
+        serial.append((time.perf_counter() - started) * 1e3)
+        started = time.perf_counter()
+        other = threading.Thread(target=classify, args=(models[1],))
+        other.start()
+        classify(models[0])
+        other.join()
+        parallel.append((time.perf_counter() - started) * 1e3)
+    return statistics.median(serial), statistics.median(parallel)
 
 
 def main() -> int:
@@ -153,6 +182,9 @@ def main() -> int:
         own = statistics.median(t["classifier_total"] + t["classifier_compare_total"] for t in rows)
         print(f"{model} + compare: both classifications {wall:.2f} ms wall for {own:.2f} ms of "
               f"classifier work -> overlap {wall / own:.2f} (0.5 = fully parallel, 1 = serial)")  # fmt: skip
+    serial, parallel = bare_overlap(rgb)
+    print(f"bare, in this process: both models one after the other {serial:.2f} ms, "
+          f"at once {parallel:.2f} ms -> {parallel / serial:.2f} (what the machine allows now)")  # fmt: skip
     print(f"load average (1 min) before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
     slower = max(p50[m] for m in MODELS)
