@@ -34,7 +34,9 @@ proto: venv
 proto-check: venv
 	$(PY) -m tools.gen_proto --check proto
 
-# The model: $$IC_MODEL_PATH, a models directory, or the checksum-verified download.
+# Every built-in model card's ONNX file into models/ (SqueezeNet 1.1: a local
+# copy or the checksum-verified download; EfficientNet-Lite0: our converter),
+# and the files of IC_EXTRA_MODELS's cards that have a url.
 model: venv
 	$(PY) -m services.classifier.fetch_model
 
@@ -63,12 +65,9 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 docker-base:
 	tools/docker/build_base_image.sh
 
-# The four images. The model and the photos are staged in models/ and gallery/
+# The four images. The models and the photos are staged in models/ and gallery/
 # (the build context) so the image builds copy them instead of downloading.
-docker-build: venv gallery
-	@mkdir -p models
-	@model="$$($(PY) -m services.classifier.fetch_model)" && \
-	  if [ "$$(cd "$$(dirname "$$model")" && pwd)" != "$(CURDIR)/models" ]; then cp "$$model" models/; fi
+docker-build: venv model gallery
 	$(COMPOSE) build
 
 compose-up: docker-build

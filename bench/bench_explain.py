@@ -30,13 +30,12 @@ import numpy as np
 import requests
 from PIL import Image
 
+from bench.served_models import builtin_model, classifier_service
 from common.channels import open_channel
 from gateway.explain import core
 from gateway.explain.explainer import Explainer
 from gateway.explain.faithfulness import explain_folder, format_table, summarise
 from ic.v1 import classifier_pb2_grpc, inpainter_pb2_grpc
-from services.classifier.core import SqueezeNetClassifier
-from services.classifier.fetch_model import ensure_model
 from tests.gateway_fixtures import GatewayProcess
 from tests.support.processes import ServiceProcess
 
@@ -58,14 +57,6 @@ def png(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def classifier_process(model: Path) -> ServiceProcess:
-    return ServiceProcess(
-        "services.classifier",
-        env={"IC_MODEL_PATH": str(model), "IC_ORT_THREADS": "1"},
-        health_service="ic.v1.Classifier",
-    )
 
 
 def explain_once(session: requests.Session, gateway: GatewayProcess, photo: bytes):
@@ -93,10 +84,9 @@ def alternate(gateways: list[GatewayProcess], photo: bytes, runs: int):
     return [statistics.median(t) for t in times], bodies
 
 
-def bare_seconds(rgb: np.ndarray, grid: core.WindowGrid, class_ids: list[int], model: Path):
+def bare_seconds(rgb: np.ndarray, grid: core.WindowGrid, class_ids: list[int]):
     """(inpainting s, classifying s) of the bare computation, in this process."""
-    classifier = SqueezeNetClassifier(model, intra_op_threads=1)
-    classifier.warm_up()
+    classifier = builtin_model()
     started = time.perf_counter()
     images = []
     for x, y, w, h in grid.rects():
@@ -139,11 +129,9 @@ def main() -> None:
     photo = (images / "soccer.jpg").read_bytes()
     rgb = np.asarray(Image.open(io.BytesIO(photo)).convert("RGB"))
     grid = core.make_grid(rgb.shape[1], rgb.shape[0])
-    model = ensure_model()
-
     with (
-        classifier_process(model) as first,
-        classifier_process(model) as second,
+        classifier_service("bench_explain_1") as first,
+        classifier_service("bench_explain_2") as second,
         ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inpainter,
         GatewayProcess(first.address, [inpainter.address]) as one_replica,
         GatewayProcess(
@@ -159,7 +147,7 @@ def main() -> None:
         naive_s = statistics.median(
             naive_seconds(one_replica, rgb, grid, class_ids) for _ in range(args.naive_runs)
         )
-        inpaint_s, classify_s = bare_seconds(rgb, grid, class_ids, model)
+        inpaint_s, classify_s = bare_seconds(rgb, grid, class_ids)
         bare_s = inpaint_s + classify_s
 
         print(

@@ -195,3 +195,14 @@ def test_public_demo_deployments_limit_each_client_but_local_compose_stays_open(
     assert env["IC_PROXY_HOPS"] == "1"
     compose_env = load(COMPOSE_FILE)["services"]["gateway"]["environment"]
     assert variables(compose_env["IC_RATE_LIMIT_PER_MIN"]) == {"IC_RATE_LIMIT_PER_MIN": "0"}
+
+
+def test_the_extra_models_override_mounts_cards_read_only():
+    override = load(REPO / "deploy" / "compose" / "extra-models.yml")["services"]["classifier"]
+    (volume,) = override["volumes"]
+    assert volume["type"] == "bind" and volume["read_only"] is True
+    assert volume["target"] == "/models-extra"
+    assert volume["source"].startswith("${IC_EXTRA_MODELS_DIR:?")
+    assert override["environment"]["IC_EXTRA_MODELS"].startswith("${IC_EXTRA_MODELS:?")
+    classifier = load(COMPOSE_FILE)["services"]["classifier"]["environment"]
+    assert classifier["IC_EXTRA_MODELS"] == "${IC_EXTRA_MODELS:-}"

@@ -15,12 +15,14 @@ import sys
 import threading
 import time
 
+import onnx
 import pytest
 import requests
 from grpc_health.v1 import health_pb2
 
 from tests.gateway_fixtures import wait_until
 from tests.support.processes import ARTIFACTS, REPO, free_port, grpc_health_status
+from tests.support.served_models import byo_classifier, models_dir_for_tests, write_card
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +30,7 @@ SERVICES_WITH_PORTS = ("classifier", "inpainter", "patchmatch")
 
 
 class RunLocal:
-    def __init__(self, model_path, *extra: str, **ports: int) -> None:
+    def __init__(self, model_path, *extra: str, extra_models: str = "", **ports: int) -> None:
         self.http_port = free_port()
         self.ports = {name: ports.get(name) or free_port() for name in SERVICES_WITH_PORTS}
         args = [
@@ -43,7 +45,12 @@ class RunLocal:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tools.run_local", *args],
             cwd=REPO,
-            env={**os.environ, "IC_MODEL_PATH": str(model_path), "IC_ORT_THREADS": "1"},
+            env={
+                **os.environ,
+                "IC_MODELS_DIR": str(models_dir_for_tests(model_path)),
+                "IC_EXTRA_MODELS": extra_models,
+                "IC_ORT_THREADS": "1",
+            },
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
@@ -103,8 +110,8 @@ def gone(pid: int) -> bool:
 def start_run_local(model_path):
     runners = []
 
-    def start(*extra: str, **ports: int) -> RunLocal:
-        runners.append(RunLocal(model_path, *extra, **ports))
+    def start(*extra: str, extra_models: str = "", **ports: int) -> RunLocal:
+        runners.append(RunLocal(model_path, *extra, extra_models=extra_models, **ports))
         return runners[-1]
 
     yield start
@@ -130,7 +137,10 @@ def serving(address: str) -> bool:
     return grpc_health_status(address, "ic.v1.Inpainter") == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_everything_comes_up_and_ctrl_c_stops_it_all(run_local):
+def test_everything_comes_up_and_ctrl_c_stops_it_all(start_run_local, tmp_path):
+    # With a model card of the user's own in IC_EXTRA_MODELS.
+    onnx.save(byo_classifier(), str(tmp_path / "mine.onnx"))
+    run_local = start_run_local(extra_models=str(write_card(tmp_path / "mine.json")))
     url = run_local.wait_for(r"ready: open (http://\S+)").group(1)
     assert url == f"http://localhost:{run_local.http_port}/"
     pids = run_local.child_pids()
@@ -140,6 +150,9 @@ def test_everything_comes_up_and_ctrl_c_stops_it_all(run_local):
     assert requests.get(base + "/", timeout=10).status_code == 200
     names = {b["name"] for b in requests.get(base + "/api/v1/info", timeout=10).json()["backends"]}
     assert {"telea", "patchmatch"} <= names
+    # IC_EXTRA_MODELS reached the classifier: the user's card is served.
+    models = requests.get(base + "/api/v1/models", timeout=10).json()["models"]
+    assert {"squeezenet1.1", "efficientnet-lite0", "mine"} <= {m["name"] for m in models}
 
     run_local.proc.send_signal(signal.SIGINT)
     assert run_local.proc.wait(60) == 0

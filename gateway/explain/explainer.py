@@ -142,7 +142,7 @@ class Explainer:
         """(target, competitors, top classes, raw result) of the unedited image."""
         request = classifier_pb2.ClassifyRequest(
             images=[image],
-            top_k=max(5, competitors + 1),
+            top_k=min(max(5, competitors + 1), self.num_classes),
             pinned_class_ids=[] if target is None else [target],
         )
         response = self.classifier.Classify(

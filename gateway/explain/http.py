@@ -35,6 +35,7 @@ from gateway.fields import (
     FAITHFULNESS,
     FIX,
     FIX_FRACTION,
+    MODEL,
     STRIDE,
     TARGET,
     WINDOW,
@@ -52,6 +53,32 @@ CLIENT_CLOSED = 499
 
 
 # -- reading the request -------------------------------------------------------
+
+
+class _ModelClassify:
+    """A stub's Classify (a call, and `.future`) that asks one model every time."""
+
+    def __init__(self, method, model: str) -> None:
+        self.method = method
+        self.model = model
+
+    def _bound(self, request):
+        request.model = self.model
+        return request
+
+    def __call__(self, request, **kwargs):
+        return self.method(self._bound(request), **kwargs)
+
+    def future(self, request, **kwargs):
+        return self.method.future(self._bound(request), **kwargs)
+
+
+class ModelClassifier:
+    """The classifier stub as the explainer uses it, with the request's `model` in
+    every Classify (so the explanation is of the model the person chose)."""
+
+    def __init__(self, stub, model: str) -> None:
+        self.Classify = _ModelClassify(stub.Classify, model)
 
 
 def read_options() -> tuple[ExplainOptions, bool]:
@@ -229,15 +256,22 @@ def error_line(error: ApiError) -> str:
 @explain_blueprint.post("/explain")
 def explain():
     require_multipart()
-    model = require_model_info()
+    model = require_model_info(MODEL.text())
     rgb = read_image()
     options, with_faithfulness = read_options()
+    if with_faithfulness and not model.cam:
+        raise ApiError(
+            400,
+            "invalid_argument",
+            f"faithfulness compares with the target's CAM, and model {model.name!r} has "
+            f"none ({model.cam_reason}); ask without faithfulness",
+        )
     backend = parse_backend()
     settings = current_app.config["IC_EXPLAIN"]
     metadata = call_metadata()
     current = clients()
     explainer = Explainer(
-        current.classifier.stub,
+        ModelClassifier(current.classifier.stub, model.name),
         model.num_classes,
         settings["pipeline"],
         settings["limits"],
@@ -249,7 +283,7 @@ def explain():
 
     def work(scope: CancelScope, progress) -> dict:
         explanation = explainer.explain(rgb, options, address.stub, engine, scope, progress)
-        body = explanation_json(explanation, fallback)
+        body = {"model": model.name, **explanation_json(explanation, fallback)}
         if with_faithfulness:
             score = measure(explainer, rgb, explanation, address.stub, engine, scope)
             body["faithfulness"] = score.to_json()

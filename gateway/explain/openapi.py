@@ -49,6 +49,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["target", "hinder", "support", "competitors", "windows", "timing_ms"],
         "properties": {
+            "model": {"type": "string", "description": "The model explained."},
             "target": ref("ClassProbability"),
             "hinder": ref("ExplainMap"),
             "support": ref("ExplainMap"),

@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import requests
 
@@ -96,15 +95,11 @@ def ensure_base_image() -> str:
 
 
 def stage_build_inputs() -> None:
-    """Put the model and the gallery where the image builds find them (models/,
-    gallery/ in the build context), so nothing is downloaded when a local copy
-    exists: the fetch steps settle on a file, we copy it in if it lies elsewhere."""
-    fetched = run([sys.executable, "-m", "services.classifier.fetch_model"])
-    model = Path(fetched.stdout.strip().splitlines()[-1])
-    models_dir = REPO / "models"
-    if model.parent.resolve() != models_dir.resolve():
-        models_dir.mkdir(exist_ok=True)
-        shutil.copyfile(model, models_dir / model.name)
+    """Put the models and the gallery where the image builds find them (models/,
+    gallery/ in the build context), so nothing is downloaded or converted in
+    the build when a local copy exists: the fetch step writes each built-in
+    card's ONNX file into models/."""
+    run([sys.executable, "-m", "services.classifier.fetch_model"])
     run([sys.executable, "-m", "tools.fetch_gallery"])
 
 
