@@ -1,0 +1,234 @@
+"""`IncrementalEngine`: the interface the classifier calls (see the package docstring)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+
+from services.classifier.incremental import kernels
+from services.classifier.incremental.cache import ActivationCache, content_key
+from services.classifier.incremental.plan import GraphPlan
+from services.classifier.incremental.regions import Reach
+from services.classifier.incremental.runtime import (
+    BaseActivations,
+    BatchRun,
+    Geometry,
+    TailSessions,
+    build_steps,
+    live_sets,
+    propagate,
+)
+from services.common.errors import InvalidInput
+
+Patch = tuple[int, int, np.ndarray] | None
+
+DEFAULT_CACHE_BYTES = 256 * 2**20
+
+
+class IncrementalEngine:
+    """Many edits of one base image through one model, recomputing only what each
+    edit can change; plain batched inference when the model does not allow it."""
+
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        input_name: str,
+        output_name: str,
+        threads: int = 1,
+        batch_size: int = 16,
+        full_fraction: float = 0.9,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        self.plan = GraphPlan(model, input_name, output_name)
+        self.threads = threads
+        self.batch_size = batch_size
+        # A region covering this much of its map is computed as the whole map,
+        # so the rest of the network can run as one plain batch sooner.
+        self.full_fraction = full_fraction
+        self.cache: ActivationCache[BaseActivations] = ActivationCache(cache_bytes)
+        self._geometry: dict[tuple[int, ...], Geometry] = {}
+        self._lock = threading.Lock()
+        if self.plan.supported:
+            self.steps = build_steps(self.plan, threads)
+            self.live = live_sets(self.steps, input_name, output_name)
+            self.tails = TailSessions(self.plan, self.steps, threads)
+            cached = [input_name] + [s.output for s in self.steps if s.output != input_name]
+            self.cached_tensors = list(dict.fromkeys(cached))
+            outputs = [n for n in self.cached_tensors if n != input_name]
+            self._activations = kernels.activations_session(self.plan, outputs, threads)
+        else:
+            self.steps, self.live = [], []
+            self._full = kernels.activations_session(self.plan, [output_name], threads)
+        self._input_info = next(i for i in model.graph.input if i.name == input_name)
+
+    @property
+    def supported(self) -> bool:
+        return self.plan.supported
+
+    @property
+    def reason(self) -> str:
+        return self.plan.reason
+
+    def tail_session(self, index: int, live: list[str]):
+        return self.tails.get(index, live)
+
+    # -- the base image ----------------------------------------------------------
+    def prepare(self, tensor: np.ndarray) -> BaseActivations:
+        """The base image's activations (from the cache when this input was seen)."""
+        self._check_input(tensor)
+        key = content_key(tensor)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        if not self.supported:
+            output = self._full.run(None, {self.plan.input_name: tensor})[0][0]
+            geometry = Geometry({}, {}, {})
+            base = BaseActivations(
+                key, tensor.shape, {self.plan.input_name: tensor[0]}, output, geometry
+            )
+        else:
+            base = self._activations_of(key, tensor)
+        self.cache.put(key, base)
+        return base
+
+    def _activations_of(self, key: str, tensor: np.ndarray) -> BaseActivations:
+        names = [n for n in self.cached_tensors if n != self.plan.input_name]
+        values = self._activations.run(names, {self.plan.input_name: tensor})
+        tensors = {self.plan.input_name: tensor[0].copy()} | {
+            n: v[0] for n, v in zip(names, values)
+        }
+        geometry = self._geometry_for(tensor.shape, tensors)
+        base = BaseActivations(key, tensor.shape, tensors, tensors[self.plan.output_name], geometry)
+        for step in self.steps:
+            if step.kind in ("conv", "maxpool", "avgpool"):
+                sliding = geometry.sliding[step.head.output]
+                value = -np.inf if step.kind == "maxpool" else 0.0
+                name = step.inputs[0]
+                pads = ((0, 0), sliding.margins_y, sliding.margins_x)
+                base.padded[(name, sliding.margins_y, sliding.margins_x, value)] = np.pad(
+                    tensors[name], pads, constant_values=value
+                )
+            elif step.kind == "gap":
+                name = step.inputs[0]
+                sums = np.zeros((tensors[name].shape[0], *(d + 1 for d in tensors[name].shape[1:])))
+                sums[:, 1:, 1:] = tensors[name].astype(np.float64).cumsum(1).cumsum(2)
+                base.sums[name] = sums
+        return base
+
+    def _geometry_for(self, shape: tuple[int, ...], tensors: dict[str, np.ndarray]) -> Geometry:
+        with self._lock:
+            geometry = self._geometry.get(shape)
+            if geometry is not None:
+                return geometry
+            shapes = {n: (1, *v.shape) for n, v in tensors.items()}
+            for step in self.steps:  # fused ops keep their shape (point-wise after them)
+                shapes.update({op.output: shapes[step.output] for op in step.ops[:-1]})
+            sizes = {n: (s[2], s[3]) if len(s) == 4 else (1, 1) for n, s in shapes.items()}
+            sliding = self.plan.specialise(shapes)
+            corrections = {}
+            for step in self.steps:
+                if step.kind == "avgpool":
+                    op = step.head
+                    geo = sliding[op.output]
+                    ratio = kernels.average_divisor_correction(
+                        self.plan, op, (geo.margins_y, geo.margins_x), sizes[op.inputs[0]]
+                    )
+                    if ratio is not None:
+                        corrections[op.output] = ratio
+            geometry = Geometry(sizes, sliding, corrections)
+            self._geometry[shape] = geometry
+            return geometry
+
+    # -- the edits ---------------------------------------------------------------
+    def run(self, base: BaseActivations, patches: Sequence[Patch]) -> np.ndarray:
+        """The output tensor for every patch laid over the base input, in order;
+        a None patch stands for the base image itself."""
+        self._check_patches(base, patches)
+        rows = np.empty((len(patches), *base.output.shape), np.float32)
+        todo = [i for i, p in enumerate(patches) if p is not None]
+        rows[[i for i, p in enumerate(patches) if p is None]] = base.output
+        if not todo:
+            return rows
+        if not self.supported:
+            for start in range(0, len(todo), self.batch_size):
+                chunk = todo[start : start + self.batch_size]
+                batch = np.repeat(base.tensors[self.plan.input_name][None], len(chunk), axis=0)
+                for slot, index in enumerate(chunk):
+                    y, x, values = patches[index]
+                    batch[slot, :, y : y + values.shape[1], x : x + values.shape[2]] = values
+                rows[chunk] = self._full.run(None, {self.plan.input_name: batch})[0]
+            return rows
+        reaches = propagate(
+            self.steps, self.plan.input_name, _input_reach(patches, todo), base.geometry
+        )
+        # Positions in `todo`, ordered so that a batch holds patches of like reach.
+        order = _batch_order(reaches, self.steps)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            batch_reaches = {name: reach.subset(chunk) for name, reach in reaches.items()}
+            indices = [todo[p] for p in chunk]
+            overlays = [patches[i] for i in indices]
+            rows[indices] = BatchRun(self, base, batch_reaches).run(overlays)
+        return rows
+
+    # -- checks ------------------------------------------------------------------
+    def _check_input(self, tensor: np.ndarray) -> None:
+        if not isinstance(tensor, np.ndarray) or tensor.dtype != np.float32 or tensor.ndim != 4:
+            raise InvalidInput("the base input must be a float32 array [1, C, H, W]")
+        if tensor.shape[0] != 1:
+            raise InvalidInput(f"the base input holds {tensor.shape[0]} images; give one")
+        dims = self._input_info.type.tensor_type.shape.dim
+        for axis, what in ((1, "channels"), (2, "height"), (3, "width")):
+            expected = dims[axis].dim_value if len(dims) == 4 else 0
+            if expected and tensor.shape[axis] != expected:
+                raise InvalidInput(
+                    f"the base input has {tensor.shape[axis]} as {what}; the model takes {expected}"
+                )
+        if min(tensor.shape[2:]) < 1:
+            raise InvalidInput("the base input is empty")
+
+    def _check_patches(self, base: BaseActivations, patches: Sequence[Patch]) -> None:
+        _, channels, height, width = base.input_shape
+        for index, patch in enumerate(patches):
+            if patch is None:
+                continue
+            if not isinstance(patch, tuple) or len(patch) != 3:
+                raise InvalidInput(f"patch {index} is not (y, x, values)")
+            y, x, values = patch
+            if not isinstance(values, np.ndarray) or values.ndim != 3 or values.dtype != np.float32:
+                raise InvalidInput(f"patch {index}: values must be a float32 array [C, h, w]")
+            if values.shape[0] != channels:
+                raise InvalidInput(
+                    f"patch {index} has {values.shape[0]} channels; the network input has {channels}"
+                )
+            rows, cols = values.shape[1:]
+            if rows < 1 or cols < 1:
+                raise InvalidInput(f"patch {index} is empty ({cols}x{rows})")
+            if y < 0 or x < 0 or y + rows > height or x + cols > width:
+                raise InvalidInput(
+                    f"patch {index} ({cols}x{rows} at y={y}, x={x}) reaches outside the "
+                    f"{width}x{height} network input"
+                )
+
+
+def _input_reach(patches: Sequence[Patch], todo: list[int]) -> Reach:
+    y0 = np.array([patches[i][0] for i in todo], np.int64)
+    x0 = np.array([patches[i][1] for i in todo], np.int64)
+    y1 = y0 + np.array([patches[i][2].shape[1] for i in todo], np.int64)
+    x1 = x0 + np.array([patches[i][2].shape[2] for i in todo], np.int64)
+    return Reach(y0, y1, x0, x1, np.ones(len(todo), bool))
+
+
+def _batch_order(reaches: dict[str, Reach], steps: list) -> np.ndarray:
+    """Patches sorted by the size of their reach, the last (most expensive) maps
+    first, so that a batch, which computes its largest patch's region for all,
+    holds patches of like size."""
+    keys = []
+    for step in steps:
+        reach = reaches[step.output]
+        keys += [reach.y1 - reach.y0, reach.x1 - reach.x0]
+    # np.lexsort sorts by the last key first.
+    return np.lexsort(keys)

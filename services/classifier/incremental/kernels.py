@@ -1,0 +1,130 @@
+"""The ONNX Runtime sessions the incremental runtime calls.
+
+- a *kernel* per sliding op (Conv, MaxPool, AveragePool), with the point-wise
+  ops that follow it fused in: the same weights and attributes but no padding
+  and no ceil_mode, run on patches gathered from padded caches, so the context
+  a patch's kernel reads (zeros for Conv, -inf for MaxPool) is part of its input;
+- the *activations* session: the whole model, returning every tensor the
+  runtime caches for a base image;
+- a *tail* per cut point: the rest of the network from a set of whole maps, run
+  as one batch once the changed regions cover every map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper
+
+from services.classifier.incremental.plan import GraphPlan, Op
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads > 1:
+        # Dozens of kernel sessions each own a pool; spinning pools would fight
+        # over the cores between their short runs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def subgraph_session(
+    plan: GraphPlan,
+    nodes: Sequence[onnx.NodeProto],
+    inputs: Iterable[str],
+    outputs: Iterable[str],
+    threads: int,
+) -> ort.InferenceSession:
+    """A session running `nodes` from `inputs` (float tensors of any shape) to `outputs`."""
+    used = {name for node in nodes for name in node.input}
+    initializers = [i for i in plan.model.graph.initializer if i.name in used]
+    graph = helper.make_graph(
+        list(nodes),
+        "incremental_part",
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in inputs],
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in outputs],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=list(plan.model.opset_import))
+    model.ir_version = plan.model.ir_version
+    return ort.InferenceSession(
+        model.SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
+    )
+
+
+def unpadded_node(op: Op, input_name: str, output_name: str) -> onnx.NodeProto:
+    """The sliding op with its padding removed: it then reads only what it is given."""
+    node = onnx.NodeProto()
+    node.CopyFrom(op.node)
+    node.input[0] = input_name
+    del node.output[:]
+    node.output.append(output_name)
+    kept = [a for a in node.attribute if a.name not in ("pads", "auto_pad", "ceil_mode")]
+    if op.kind == "avgpool":
+        # Sums over whole windows; the divisor is corrected afterwards.
+        kept = [a for a in kept if a.name != "count_include_pad"]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    return node
+
+
+def kernel_session(plan: GraphPlan, ops: Sequence[Op], threads: int) -> ort.InferenceSession:
+    """Kernel for a sliding op followed by point-wise ops: input "x", output "y"."""
+    nodes = [unpadded_node(ops[0], "x", ops[0].output if len(ops) > 1 else "y")]
+    for index, op in enumerate(ops[1:], start=1):
+        node = onnx.NodeProto()
+        node.CopyFrom(op.node)
+        del node.output[:]
+        node.output.append(op.output if index < len(ops) - 1 else "y")
+        nodes.append(node)
+    return subgraph_session(plan, nodes, ["x"], ["y"], threads)
+
+
+def activations_session(
+    plan: GraphPlan, outputs: Sequence[str], threads: int
+) -> ort.InferenceSession:
+    nodes = [op.node for op in plan.ops]
+    return subgraph_session(plan, nodes, [plan.input_name], outputs, threads)
+
+
+def average_divisor_correction(
+    plan: GraphPlan, op: Op, margins: tuple[tuple[int, int], tuple[int, int]], size: tuple[int, int]
+) -> np.ndarray | None:
+    """AveragePool's true divisor against the kernel's k*k, per output position.
+
+    The kernel divides every window by its full size; the real op divides by
+    what count_include_pad, pads and ceil_mode make of it at each position. The
+    ratio, computed once by running both on a map of ones, turns one into the
+    other exactly as ONNX Runtime defines it. None when it is 1 everywhere.
+    """
+    ones = np.ones((1, 1, *size), np.float32)
+    real = subgraph_session(plan, [_renamed(op.node, "x", "y")], ["x"], ["y"], 1)
+    unpadded = subgraph_session(plan, [unpadded_node(op, "x", "y")], ["x"], ["y"], 1)
+    (my_b, my_e), (mx_b, mx_e) = margins
+    padded = np.pad(ones, ((0, 0), (0, 0), (my_b, my_e), (mx_b, mx_e)))
+    true_mean = real.run(None, {"x": ones})[0][0, 0]
+    window_mean = unpadded.run(None, {"x": padded})[0][0, 0]
+    if true_mean.shape != window_mean.shape:
+        raise ValueError(
+            f"{op.name}: padded kernel gives {window_mean.shape}, op {true_mean.shape}"
+        )
+    ratio = np.divide(
+        true_mean, window_mean, out=np.zeros_like(true_mean), where=window_mean > 0
+    ).astype(np.float32)
+    return None if np.all(ratio == 1.0) else ratio
+
+
+def _renamed(node: onnx.NodeProto, input_name: str, output_name: str) -> onnx.NodeProto:
+    copy = onnx.NodeProto()
+    copy.CopyFrom(node)
+    copy.input[0] = input_name
+    del copy.output[:]
+    copy.output.append(output_name)
+    return copy
