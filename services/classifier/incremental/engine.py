@@ -16,6 +16,7 @@ from services.classifier.incremental.runtime import (
     BaseActivations,
     BatchRun,
     Geometry,
+    Step,
     TailSessions,
     build_steps,
     live_sets,
@@ -39,7 +40,8 @@ class IncrementalEngine:
         output_name: str,
         threads: int = 1,
         batch_size: int = 16,
-        full_fraction: float = 0.9,
+        full_fraction: float = 1.0,
+        tolerance: float = 0.1,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.plan = GraphPlan(model, input_name, output_name)
@@ -48,6 +50,8 @@ class IncrementalEngine:
         # A region covering this much of its map is computed as the whole map,
         # so the rest of the network can run as one plain batch sooner.
         self.full_fraction = full_fraction
+        # How much more work than each patch's own a batch may do (see _batches).
+        self.tolerance = tolerance
         self.cache: ActivationCache[BaseActivations] = ActivationCache(cache_bytes)
         self._geometry: dict[tuple[int, ...], Geometry] = {}
         self._lock = threading.Lock()
@@ -55,6 +59,11 @@ class IncrementalEngine:
             self.steps = build_steps(self.plan, threads)
             self.live = live_sets(self.steps, input_name, output_name)
             self.tails = TailSessions(self.plan, self.steps, threads)
+            self._weighted_steps = [s for s in self.steps if s.kind == "conv"]
+            self._step_weights = [
+                float(self.plan.initializers[s.head.node.input[1]].size)
+                for s in self._weighted_steps
+            ]
             cached = [input_name] + [s.output for s in self.steps if s.output != input_name]
             self.cached_tensors = list(dict.fromkeys(cached))
             outputs = [n for n in self.cached_tensors if n != input_name]
@@ -71,9 +80,6 @@ class IncrementalEngine:
     @property
     def reason(self) -> str:
         return self.plan.reason
-
-    def tail_session(self, index: int, live: list[str]):
-        return self.tails.get(index, live)
 
     # -- the base image ----------------------------------------------------------
     def prepare(self, tensor: np.ndarray) -> BaseActivations:
@@ -97,33 +103,40 @@ class IncrementalEngine:
     def _activations_of(self, key: str, tensor: np.ndarray) -> BaseActivations:
         names = [n for n in self.cached_tensors if n != self.plan.input_name]
         values = self._activations.run(names, {self.plan.input_name: tensor})
-        tensors = {self.plan.input_name: tensor[0].copy()} | {
-            n: v[0] for n, v in zip(names, values)
+        raw = {self.plan.input_name: tensor} | dict(zip(names, values, strict=True))
+        geometry = self._geometry_for(tensor.shape, {n: v.shape for n, v in raw.items()})
+        # Maps channels-last, the runtime's layout; other tensors as they are.
+        tensors = {
+            n: np.ascontiguousarray(v[0].transpose(1, 2, 0)) if v.ndim == 4 else v[0]
+            for n, v in raw.items()
         }
-        geometry = self._geometry_for(tensor.shape, tensors)
-        base = BaseActivations(key, tensor.shape, tensors, tensors[self.plan.output_name], geometry)
+        base = BaseActivations(
+            key, tensor.shape, tensors, raw[self.plan.output_name][0].copy(), geometry
+        )
         for step in self.steps:
+            name = step.inputs[0]
             if step.kind in ("conv", "maxpool", "avgpool"):
                 sliding = geometry.sliding[step.head.output]
                 value = -np.inf if step.kind == "maxpool" else 0.0
-                name = step.inputs[0]
-                pads = ((0, 0), sliding.margins_y, sliding.margins_x)
+                pads = (sliding.margins_y, sliding.margins_x, (0, 0))
                 base.padded[(name, sliding.margins_y, sliding.margins_x, value)] = np.pad(
                     tensors[name], pads, constant_values=value
                 )
             elif step.kind == "gap":
-                name = step.inputs[0]
-                sums = np.zeros((tensors[name].shape[0], *(d + 1 for d in tensors[name].shape[1:])))
-                sums[:, 1:, 1:] = tensors[name].astype(np.float64).cumsum(1).cumsum(2)
+                height, width, channels = tensors[name].shape
+                sums = np.zeros((height + 1, width + 1, channels))
+                sums[1:, 1:] = tensors[name].astype(np.float64).cumsum(0).cumsum(1)
                 base.sums[name] = sums
         return base
 
-    def _geometry_for(self, shape: tuple[int, ...], tensors: dict[str, np.ndarray]) -> Geometry:
+    def _geometry_for(
+        self, shape: tuple[int, ...], shapes: dict[str, tuple[int, ...]]
+    ) -> Geometry:
         with self._lock:
             geometry = self._geometry.get(shape)
             if geometry is not None:
                 return geometry
-            shapes = {n: (1, *v.shape) for n, v in tensors.items()}
+            shapes = dict(shapes)
             for step in self.steps:  # fused ops keep their shape (point-wise after them)
                 shapes.update({op.output: shapes[step.output] for op in step.ops[:-1]})
             sizes = {n: (s[2], s[3]) if len(s) == 4 else (1, 1) for n, s in shapes.items()}
@@ -164,10 +177,10 @@ class IncrementalEngine:
         reaches = propagate(
             self.steps, self.plan.input_name, _input_reach(patches, todo), base.geometry
         )
-        # Positions in `todo`, ordered so that a batch holds patches of like reach.
-        order = _batch_order(reaches, self.steps)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        batches = _batches(
+            reaches, self._weighted_steps, self._step_weights, self.batch_size, self.tolerance
+        )
+        for chunk in batches:  # positions in `todo`
             batch_reaches = {name: reach.subset(chunk) for name, reach in reaches.items()}
             indices = [todo[p] for p in chunk]
             overlays = [patches[i] for i in indices]
@@ -222,13 +235,45 @@ def _input_reach(patches: Sequence[Patch], todo: list[int]) -> Reach:
     return Reach(y0, y1, x0, x1, np.ones(len(todo), bool))
 
 
-def _batch_order(reaches: dict[str, Reach], steps: list) -> np.ndarray:
-    """Patches sorted by the size of their reach, the last (most expensive) maps
-    first, so that a batch, which computes its largest patch's region for all,
-    holds patches of like size."""
-    keys = []
-    for step in steps:
-        reach = reaches[step.output]
-        keys += [reach.y1 - reach.y0, reach.x1 - reach.x0]
-    # np.lexsort sorts by the last key first.
-    return np.lexsort(keys)
+def _batches(
+    reaches: dict[str, Reach],
+    steps: list[Step],
+    weights: list[float],
+    batch_size: int,
+    tolerance: float,
+) -> list[np.ndarray]:
+    """Positions of the patches, cut into batches of patches of like reach.
+
+    A batch computes, in every step, its largest patch's region for all of its
+    patches: the waste is what that costs beyond each patch's own region. The
+    patches are sorted by the size of their reach in the most expensive steps,
+    and a batch is closed when it is full or when taking the next patch would
+    make its cost (MAC-weighted region areas) exceed the patches' own by more
+    than `tolerance`.
+    """
+    count = len(next(iter(reaches.values())).changed)
+    if not steps:
+        return [np.arange(i, min(i + batch_size, count)) for i in range(0, count, batch_size)]
+    heights = np.stack([reaches[s.output].y1 - reaches[s.output].y0 for s in steps], axis=1)
+    widths = np.stack([reaches[s.output].x1 - reaches[s.output].x0 for s in steps], axis=1)
+    weight = np.asarray(weights, np.float64)
+    own = (heights * widths) @ weight
+    ranked = np.argsort(weight, kind="stable")  # cheapest first: lexsort's last key leads
+    order = np.lexsort([k for i in ranked for k in (widths[:, i], heights[:, i])])
+    batches, current = [], []
+    top_h = top_w = None
+    own_sum = 0.0
+    for index in order.tolist():
+        if current:
+            new_h, new_w = np.maximum(top_h, heights[index]), np.maximum(top_w, widths[index])
+            cost = (len(current) + 1) * float((new_h * new_w) @ weight)
+            if len(current) >= batch_size or cost > (1 + tolerance) * (own_sum + own[index]):
+                batches.append(np.array(current))
+                current = []
+        if not current:
+            new_h, new_w, own_sum = heights[index], widths[index], 0.0
+        current.append(index)
+        top_h, top_w = new_h, new_w
+        own_sum += own[index]
+    batches.append(np.array(current))
+    return batches

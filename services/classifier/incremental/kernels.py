@@ -76,15 +76,33 @@ def unpadded_node(op: Op, input_name: str, output_name: str) -> onnx.NodeProto:
 
 
 def kernel_session(plan: GraphPlan, ops: Sequence[Op], threads: int) -> ort.InferenceSession:
-    """Kernel for a sliding op followed by point-wise ops: input "x", output "y"."""
-    nodes = [unpadded_node(ops[0], "x", ops[0].output if len(ops) > 1 else "y")]
-    for index, op in enumerate(ops[1:], start=1):
-        node = onnx.NodeProto()
-        node.CopyFrom(op.node)
-        del node.output[:]
-        node.output.append(op.output if index < len(ops) - 1 else "y")
-        nodes.append(node)
+    """Kernel for a sliding op and the point-wise ops after it, channels last:
+    input "x" [N, H, W, C] and output "y" [N, h, w, C]. ONNX Runtime folds both
+    transposes into the layout changes its own blocked convolution makes anyway."""
+    nodes = [helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2])]
+    nodes.append(unpadded_node(ops[0], "x_nchw", ops[0].output))
+    for op in ops[1:]:
+        nodes.append(op.node)
+    nodes.append(helper.make_node("Transpose", [ops[-1].output], ["y"], perm=[0, 2, 3, 1]))
     return subgraph_session(plan, nodes, ["x"], ["y"], threads)
+
+
+def tail_session(
+    plan: GraphPlan,
+    nodes: Sequence[onnx.NodeProto],
+    inputs: Sequence[str],
+    channels_last: set[str],
+    threads: int,
+) -> ort.InferenceSession:
+    """The rest of the network; the inputs in `channels_last` come as [N, H, W, C]
+    and are named with a ":nhwc" suffix."""
+    head = [
+        helper.make_node("Transpose", [f"{name}:nhwc"], [name], perm=[0, 3, 1, 2])
+        for name in inputs
+        if name in channels_last
+    ]
+    names = [f"{n}:nhwc" if n in channels_last else n for n in inputs]
+    return subgraph_session(plan, [*head, *nodes], names, [plan.output_name], threads)
 
 
 def activations_session(

@@ -7,11 +7,17 @@ with the point-wise ops that follow it fused in. For a batch, each step:
   the base map's values (from a copy padded with zeros, or -inf before a
   MaxPool) with the patch's own recomputed input region laid over them;
 - computes the step on the whole batch at once (an ONNX Runtime kernel for
-  sliding ops; NumPy for point-wise ops, Concat, Add and the global pooling,
-  which is updated from the base's cached sums);
+  convolutions and average pooling; NumPy for max pooling, point-wise ops, Add
+  and the global pooling, which is updated from the base's cached sums);
 - keeps the result as that tensor's region for the next steps to gather from.
-As soon as every tensor still needed covers whole maps, the rest of the network
-(the *tail*) runs as one ordinary ONNX Runtime batch.
+A Concat is never copied: its region is the list of its parts, and whoever
+reads it gathers the parts straight into place. As soon as every tensor still
+needed covers whole maps, the rest of the network (the *tail*) runs as one
+ordinary ONNX Runtime batch.
+
+Maps are kept channels-last ([H, W, C]) here: a patch's window is then a few
+long contiguous rows, which NumPy copies several times faster than the many
+short rows of the channels-first layout.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 import onnxruntime as ort
 
 from services.classifier.incremental import kernels
-from services.classifier.incremental.plan import GraphPlan, Op, OpGeometry
+from services.classifier.incremental.plan import GraphPlan, Op, OpGeometry, Sliding
 from services.classifier.incremental.regions import Reach, Region, place
 
 SLIDING_KINDS = ("conv", "maxpool", "avgpool")
@@ -56,12 +62,13 @@ class Geometry:
 
 @dataclass
 class BaseActivations:
-    """A base image's network input and the activations the runtime reads."""
+    """A base image's network input and the activations the runtime reads, maps
+    channels-last ([H, W, C]) and other tensors without their batch dimension."""
 
     key: str
     input_shape: tuple[int, ...]
-    tensors: dict[str, np.ndarray]  # batch dimension dropped
-    output: np.ndarray  # the output tensor of the base image, batch dimension dropped
+    tensors: dict[str, np.ndarray]
+    output: np.ndarray  # the output tensor of the base image, as the model gives it
     geometry: Geometry
     padded: dict[tuple, np.ndarray] = field(default_factory=dict)
     sums: dict[str, np.ndarray] = field(default_factory=dict)
@@ -83,17 +90,18 @@ def build_steps(plan: GraphPlan, threads: int) -> list[Step]:
         if id(op) in taken:
             continue
         chain = [op]
-        if op.kind in SLIDING_KINDS:
-            while True:
-                following = consumers.get(chain[-1].output, [])
-                if chain[-1].output == plan.output_name or len(following) != 1:
-                    break
-                nxt = following[0]
-                if nxt.kind != "pointwise" or len(nxt.inputs) != 1:
-                    break
-                chain.append(nxt)
+        while op.kind in SLIDING_KINDS:
+            following = consumers.get(chain[-1].output, [])
+            if chain[-1].output == plan.output_name or len(following) != 1:
+                break
+            nxt = following[0]
+            if nxt.kind != "pointwise" or len(nxt.inputs) != 1:
+                break
+            chain.append(nxt)
         taken.update(id(o) for o in chain)
-        session = kernels.kernel_session(plan, chain, threads) if op.kind in SLIDING_KINDS else None
+        session = None
+        if op.kind in ("conv", "avgpool"):
+            session = kernels.kernel_session(plan, chain, threads)
         steps.append(Step(chain, list(op.inputs), chain[-1].output, session))
     return steps
 
@@ -140,16 +148,21 @@ class BatchRun:
 
     def __init__(self, engine, base: BaseActivations, reaches: dict[str, Reach]) -> None:
         self.engine = engine
+        self.plan: GraphPlan = engine.plan
         self.base = base
         self.reaches = reaches
         self.count = len(next(iter(reaches.values())).changed)
         self.regions: dict[str, Region] = {}
+        # Concat outputs are kept as their parts: name -> [(first channel, part name)].
+        self.parts: dict[str, list[tuple[int, str]]] = {}
 
-    def run(self, overlays: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    def run(self, patches: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
         engine, sizes = self.engine, self.base.geometry.sizes
-        name = engine.plan.input_name
+        name = self.plan.input_name
         region = place(self.reaches[name], *sizes[name], engine.full_fraction)
-        self.regions[name] = region.with_values(self._gather(name, None, region, overlays))
+        # Patches come channels-first, as the network input.
+        overlays = [(y, x, values.transpose(1, 2, 0)) for y, x, values in patches]
+        self.regions[name] = region.with_values(self._gather(name, region, overlays=overlays))
         for index, step in enumerate(engine.steps):
             live = engine.live[index]
             if step.kind == "dense":
@@ -157,28 +170,40 @@ class BatchRun:
                     self._materialise(tensor)
             if all(self._whole_or_unchanged(t) for t in live):
                 return self._tail(index, live)
-            if not any(self.reaches[n].changed.any() for n in step.inputs):
-                continue
-            self.regions[step.output] = self._compute(step)
-        self._materialise(engine.plan.output_name)
-        return self.regions[engine.plan.output_name].values
+            if any(self.reaches[n].changed.any() for n in step.inputs):
+                self._compute(step)
+        output = self.plan.output_name
+        self._materialise(output)
+        values = self.regions[output].values
+        return values.transpose(0, 3, 1, 2) if values.ndim == 4 else values
 
     # -- steps ---------------------------------------------------------------
-    def _compute(self, step: Step) -> Region:
+    def _compute(self, step: Step) -> None:
         sizes = self.base.geometry.sizes
         region = place(self.reaches[step.output], *sizes[step.output], self.engine.full_fraction)
+        if step.kind == "concat":
+            self.regions[step.output] = region
+            self.parts[step.output] = self._concat_parts(step)
+            return
         if step.kind in SLIDING_KINDS:
-            return region.with_values(self._sliding(step, region))
-        if step.kind == "pointwise":
-            source = self.regions[step.inputs[0]]
-            return source.with_values(_pointwise(step.head, source.values, self.engine.plan))
-        if step.kind in ("concat", "add"):
-            parts = [self._gather(n, None, region) for n in step.inputs]
-            values = np.concatenate(parts, axis=1) if step.kind == "concat" else _sum(parts)
-            return region.with_values(values)
-        if step.kind == "gap":
-            return region.with_values(self._global_average(step))
-        raise AssertionError(f"{step.kind} steps run in the tail")
+            values = self._sliding(step, region)
+        elif step.kind == "pointwise":
+            region = self.regions[step.inputs[0]]
+            values = _pointwise(step.head, self._values(step.inputs[0]), self.plan)
+        elif step.kind == "add":
+            values = self._gather(step.inputs[0], region) + self._gather(step.inputs[1], region)
+        elif step.kind == "gap":
+            values = self._global_average(step)
+        else:
+            raise AssertionError(f"{step.kind} steps run in the tail")
+        self.regions[step.output] = region.with_values(values)
+
+    def _concat_parts(self, step: Step) -> list[tuple[int, str]]:
+        parts, channel = [], 0
+        for name in step.inputs:
+            parts.append((channel, name))
+            channel += self.base.tensors[name].shape[-1]
+        return parts
 
     def _sliding(self, step: Step, region: Region) -> np.ndarray:
         sliding = self.base.geometry.sliding[step.head.output]
@@ -186,48 +211,63 @@ class BatchRun:
         left, cols = sliding.x.reads(region.left, region.width)
         pad = -np.inf if step.kind == "maxpool" else 0.0
         window = Region(top, left, rows, cols, 0, 0)
-        gathered = self._gather(step.inputs[0], (sliding, pad), window)
+        gathered = self._gather(step.inputs[0], window, padding=(sliding, pad))
+        if step.kind == "maxpool":
+            values = _max_pool(gathered, sliding.y, sliding.x, region.height, region.width)
+            for op in step.ops[1:]:
+                values = _pointwise(op, values, self.plan)
+            return values
         values = step.session.run(None, {"x": gathered})[0]
         correction = self.base.geometry.avg_correction.get(step.head.output)
         if correction is not None:
-            for i, (t, left_) in enumerate(zip(region.top.tolist(), region.left.tolist())):
-                values[i] *= correction[t : t + region.height, left_ : left_ + region.width]
+            tops, lefts = region.top.tolist(), region.left.tolist()
+            for i in range(self.count):
+                y, x = tops[i], lefts[i]
+                values[i] *= correction[y : y + region.height, x : x + region.width, None]
         return values
 
     def _global_average(self, step: Step) -> np.ndarray:
         name = step.inputs[0]
         source = self.regions[name]
+        values = self._values(name)
         height, width = self.base.geometry.sizes[name]
         if source.full:
-            means = source.values.mean(axis=(2, 3), dtype=np.float64)
+            means = values.mean(axis=(1, 2), dtype=np.float64)
         else:
             # The base's mean, corrected by what the patch changed: exact but for
             # rounding, and it reads only the recomputed region.
-            new = source.values.sum(axis=(2, 3), dtype=np.float64)
+            new = values.sum(axis=(1, 2), dtype=np.float64)
             sums = self.base.sums[name]
             bottom, right = source.top + source.height, source.left + source.width
             old = (
-                sums[:, bottom, right]
-                - sums[:, source.top, right]
-                - sums[:, bottom, source.left]
-                + sums[:, source.top, source.left]
-            ).T
+                sums[bottom, right]
+                - sums[source.top, right]
+                - sums[bottom, source.left]
+                + sums[source.top, source.left]
+            )
             base_mean = self.base.tensors[step.output].reshape(1, -1).astype(np.float64)
             means = base_mean + (new - old) / (height * width)
-        return means.astype(np.float32)[:, :, None, None]
+        return means.astype(np.float32)[:, None, None, :]
 
     # -- moving values ---------------------------------------------------------
+    def _values(self, name: str) -> np.ndarray:
+        """The values of `name` on its own region (a Concat's parts put together)."""
+        region = self.regions[name]
+        if region.values is None:
+            region.values = self._gather(name, region)
+        return region.values
+
     def _gather(
         self,
         name: str,
-        padding: tuple[OpGeometry, float] | None,
         window: Region,
+        padding: tuple[OpGeometry, float] | None = None,
         overlays: list[tuple[int, int, np.ndarray]] | None = None,
     ) -> np.ndarray:
         """Per patch, the base map's values in `window` (which may reach into the
         padding) with the patch's recomputed region of `name` laid over them."""
         source = self.regions.get(name)
-        if overlays is None and source is not None:
+        if overlays is None and source is not None and source.values is not None:
             if source.same_place(window.top, window.left, window.height, window.width):
                 return source.values
         if padding is None:
@@ -237,25 +277,35 @@ class BatchRun:
             base = self.base.padded[(name, sliding.margins_y, sliding.margins_x, value)]
             offset_y, offset_x = sliding.margins_y[0], sliding.margins_x[0]
         rows, cols = window.height, window.width
-        out = np.empty((self.count, base.shape[0], rows, cols), np.float32)
-        changed = self.reaches[name].changed.tolist()
+        out = np.empty((self.count, rows, cols, base.shape[-1]), np.float32)
         tops, lefts = window.top.tolist(), window.left.tolist()
         for i in range(self.count):
-            y, x = tops[i], lefts[i]
-            out[i] = base[:, y + offset_y : y + offset_y + rows, x + offset_x : x + offset_x + cols]
-            if not changed[i]:
-                continue
-            if overlays is not None:
-                src_y, src_x, values = overlays[i]
-            else:
-                src_y, src_x, values = int(source.top[i]), int(source.left[i]), source.values[i]
-            y0, y1 = max(y, src_y), min(y + rows, src_y + values.shape[1])
-            x0, x1 = max(x, src_x), min(x + cols, src_x + values.shape[2])
-            if y0 < y1 and x0 < x1:
-                out[i, :, y0 - y : y1 - y, x0 - x : x1 - x] = values[
-                    :, y0 - src_y : y1 - src_y, x0 - src_x : x1 - src_x
-                ]
+            y, x = tops[i] + offset_y, lefts[i] + offset_x
+            out[i] = base[y : y + rows, x : x + cols]
+        if overlays is not None:
+            for i, (y, x, values) in enumerate(overlays):
+                _lay(out[i], tops[i], lefts[i], values, y, x)
+        else:
+            self._overlay(out, name, tops, lefts, slice(None))
         return out
+
+    def _overlay(self, out: np.ndarray, name: str, tops: list, lefts: list, channels: slice) -> None:
+        """Lay the recomputed region of `name` over `out` (windows at tops/lefts)."""
+        reach = self.reaches[name]
+        if not reach.changed.any():
+            return
+        if name in self.parts:
+            start = channels.start or 0
+            for first, part in self.parts[name]:
+                count = self.base.tensors[part].shape[-1]
+                self._overlay(out, part, tops, lefts, slice(start + first, start + first + count))
+            return
+        region = self.regions[name]
+        src_tops, src_lefts = region.top.tolist(), region.left.tolist()
+        changed = reach.changed.tolist()
+        for i in range(self.count):
+            if changed[i]:
+                _lay(out[i, ..., channels], tops[i], lefts[i], region.values[i], src_tops[i], src_lefts[i])
 
     def _whole_or_unchanged(self, name: str) -> bool:
         if not self.reaches[name].changed.any():
@@ -265,7 +315,9 @@ class BatchRun:
 
     def _materialise(self, name: str) -> None:
         """Make `name` a whole map for every patch (base values where unchanged)."""
-        if self._whole_or_unchanged(name) and name in self.regions:
+        region = self.regions.get(name)
+        if region is not None and region.full:
+            self._values(name)
             return
         height, width = self.base.geometry.sizes[name]
         zeros = np.zeros(self.count, np.int64)
@@ -274,25 +326,54 @@ class BatchRun:
         if base.ndim != 3:  # non-spatial tensors are only ever whole
             values = np.repeat(base[None], self.count, axis=0)
         else:
-            values = self._gather(name, None, whole)
+            values = self._gather(name, whole)
         self.regions[name] = whole.with_values(values)
 
     def _tail(self, index: int, live: list[str]) -> np.ndarray:
-        feeds = {}
+        feeds, maps = {}, set()
         for name in live:
-            region = self.regions.get(name)
-            if region is None or not self.reaches[name].changed.any():
-                base = self.base.tensors[name]
-                feeds[name] = np.ascontiguousarray(np.broadcast_to(base, (self.count, *base.shape)))
+            if self.reaches[name].changed.any():
+                values = self._values(name)
             else:
-                feeds[name] = region.values
-        return self.engine.tail_session(index, live).run(None, feeds)[0]
+                base = self.base.tensors[name]
+                values = np.ascontiguousarray(np.broadcast_to(base, (self.count, *base.shape)))
+            if values.ndim == 4:
+                maps.add(name)
+            feeds[f"{name}:nhwc" if values.ndim == 4 else name] = values
+        return self.engine.tails.get(index, live, maps).run(None, feeds)[0]
+
+
+def _lay(out: np.ndarray, top: int, left: int, values: np.ndarray, src_top: int, src_left: int):
+    """Copy the part of `values` (at src_top, src_left) that falls inside `out`
+    (a window at top, left) into it."""
+    y0, y1 = max(top, src_top), min(top + out.shape[0], src_top + values.shape[0])
+    x0, x1 = max(left, src_left), min(left + out.shape[1], src_left + values.shape[1])
+    if y0 < y1 and x0 < x1:
+        out[y0 - top : y1 - top, x0 - left : x1 - left] = values[
+            y0 - src_top : y1 - src_top, x0 - src_left : x1 - src_left
+        ]
+
+
+def _max_pool(x: np.ndarray, y: Sliding, x_: Sliding, height: int, width: int) -> np.ndarray:
+    """Max pooling of channels-last windows without padding (the gather put -inf
+    there): rows first, then columns, each a running maximum of strided views."""
+    rows = None
+    for k in range(y.kernel):
+        start = k * y.dilation
+        view = x[:, start : start + (height - 1) * y.stride + 1 : y.stride]
+        rows = view.copy() if rows is None else np.maximum(rows, view, out=rows)
+    out = None
+    for k in range(x_.kernel):
+        start = k * x_.dilation
+        view = rows[:, :, start : start + (width - 1) * x_.stride + 1 : x_.stride]
+        out = view.copy() if out is None else np.maximum(out, view, out=out)
+    return out
 
 
 def _pointwise(op: Op, values: np.ndarray, plan: GraphPlan) -> np.ndarray:
     node = op.node
     if node.op_type == "Relu":
-        return np.maximum(values, 0.0)
+        return np.maximum(values, np.float32(0.0))
     if node.op_type == "Clip":
         low, high = op.attrs.get("min", -np.inf), op.attrs.get("max", np.inf)
         if len(node.input) > 1 and node.input[1]:
@@ -302,15 +383,10 @@ def _pointwise(op: Op, values: np.ndarray, plan: GraphPlan) -> np.ndarray:
         return np.clip(values, low, high).astype(np.float32, copy=False)
     if node.op_type == "Add":  # a constant that does not vary over space
         constant = next(plan.initializers[i] for i in node.input if i in plan.initializers)
+        if constant.ndim >= 3:  # [.., C, 1, 1] -> channels last
+            constant = constant.reshape(-1)
         return (values + constant).astype(np.float32, copy=False)
     raise AssertionError(f"{node.op_type} is not point-wise")
-
-
-def _sum(parts: list[np.ndarray]) -> np.ndarray:
-    total = parts[0] + parts[1]
-    for part in parts[2:]:
-        total += part
-    return total
 
 
 class TailSessions:
@@ -321,13 +397,12 @@ class TailSessions:
         self._sessions: dict[int, ort.InferenceSession] = {}
         self._lock = threading.Lock()
 
-    def get(self, index: int, live: list[str]) -> ort.InferenceSession:
+    def get(self, index: int, live: list[str], maps: set[str]) -> ort.InferenceSession:
+        """`maps`: the live tensors that are maps (fed channels-last)."""
         with self._lock:
             session = self._sessions.get(index)
             if session is None:
                 nodes = [op.node for step in self.steps[index:] for op in step.ops]
-                session = kernels.subgraph_session(
-                    self.plan, nodes, live, [self.plan.output_name], self.threads
-                )
+                session = kernels.tail_session(self.plan, nodes, live, maps, self.threads)
                 self._sessions[index] = session
             return session
