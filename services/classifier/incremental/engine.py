@@ -10,7 +10,7 @@ import onnx
 
 from services.classifier.incremental import kernels
 from services.classifier.incremental.cache import ActivationCache, content_key
-from services.classifier.incremental.plan import GraphPlan
+from services.classifier.incremental.plan import GraphPlan, NotIncremental
 from services.classifier.incremental.regions import Reach
 from services.classifier.incremental.runtime import (
     BaseActivations,
@@ -55,6 +55,16 @@ class IncrementalEngine:
         self.cache: ActivationCache[BaseActivations] = ActivationCache(cache_bytes)
         self._geometry: dict[tuple[int, ...], Geometry] = {}
         self._lock = threading.Lock()
+        inputs = {i.name: i for i in model.graph.input}
+        if input_name not in inputs:
+            raise ValueError(f"the model has no input {input_name!r}")
+        self._input_info = inputs[input_name]
+        # Whole-network inference: the fallback, and the base image's own output.
+        self._full = kernels.subgraph_session(
+            self.plan, list(model.graph.node), [input_name], [output_name], threads
+        )
+        self.steps: list[Step] = []
+        self.live: list[list[str]] = []
         if self.plan.supported:
             self.steps = build_steps(self.plan, threads)
             self.live = live_sets(self.steps, input_name, output_name)
@@ -64,14 +74,8 @@ class IncrementalEngine:
                 float(self.plan.initializers[s.head.node.input[1]].size)
                 for s in self._weighted_steps
             ]
-            cached = [input_name] + [s.output for s in self.steps if s.output != input_name]
-            self.cached_tensors = list(dict.fromkeys(cached))
-            outputs = [n for n in self.cached_tensors if n != input_name]
-            self._activations = kernels.activations_session(self.plan, outputs, threads)
-        else:
-            self.steps, self.live = [], []
-            self._full = kernels.activations_session(self.plan, [output_name], threads)
-        self._input_info = next(i for i in model.graph.input if i.name == input_name)
+            self._cached = list(dict.fromkeys(s.output for s in self.steps))
+            self._activations = kernels.activations_session(self.plan, self._cached, threads)
 
     @property
     def supported(self) -> bool:
@@ -83,36 +87,40 @@ class IncrementalEngine:
 
     # -- the base image ----------------------------------------------------------
     def prepare(self, tensor: np.ndarray) -> BaseActivations:
-        """The base image's activations (from the cache when this input was seen)."""
+        """The base image's activations (from the cache when this input was seen).
+        `base.incremental` says whether run() will be incremental for it, and
+        `base.reason` why not (the model, or a shape at this input size)."""
         self._check_input(tensor)
         key = content_key(tensor)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        if not self.supported:
-            output = self._full.run(None, {self.plan.input_name: tensor})[0][0]
-            geometry = Geometry({}, {}, {})
-            base = BaseActivations(
-                key, tensor.shape, {self.plan.input_name: tensor[0]}, output, geometry
-            )
+        tensor = tensor.copy()  # the cache keeps it: the caller may reuse theirs
+        base = None
+        if self.supported:
+            try:
+                base = self._activations_of(key, tensor)
+            except NotIncremental as exc:
+                reason = str(exc)
         else:
-            base = self._activations_of(key, tensor)
+            reason = self.reason
+        if base is None:
+            output = self._full.run(None, {self.plan.input_name: tensor})[0][0]
+            base = BaseActivations(key, tensor, {}, output, None, reason=reason)
         self.cache.put(key, base)
         return base
 
     def _activations_of(self, key: str, tensor: np.ndarray) -> BaseActivations:
-        names = [n for n in self.cached_tensors if n != self.plan.input_name]
-        values = self._activations.run(names, {self.plan.input_name: tensor})
-        raw = {self.plan.input_name: tensor} | dict(zip(names, values, strict=True))
+        values = self._activations.run(self._cached, {self.plan.input_name: tensor})
+        raw = {self.plan.input_name: tensor} | dict(zip(self._cached, values, strict=True))
         geometry = self._geometry_for(tensor.shape, {n: v.shape for n, v in raw.items()})
         # Maps channels-last, the runtime's layout; other tensors as they are.
         tensors = {
             n: np.ascontiguousarray(v[0].transpose(1, 2, 0)) if v.ndim == 4 else v[0]
             for n, v in raw.items()
         }
-        base = BaseActivations(
-            key, tensor.shape, tensors, raw[self.plan.output_name][0].copy(), geometry
-        )
+        output = raw[self.plan.output_name][0].copy()
+        base = BaseActivations(key, tensor, tensors, output, geometry)
         for step in self.steps:
             name = step.inputs[0]
             if step.kind in ("conv", "maxpool", "avgpool"):
@@ -133,27 +141,35 @@ class IncrementalEngine:
         self, shape: tuple[int, ...], shapes: dict[str, tuple[int, ...]]
     ) -> Geometry:
         with self._lock:
-            geometry = self._geometry.get(shape)
-            if geometry is not None:
-                return geometry
-            shapes = dict(shapes)
-            for step in self.steps:  # fused ops keep their shape (point-wise after them)
-                shapes.update({op.output: shapes[step.output] for op in step.ops[:-1]})
-            sizes = {n: (s[2], s[3]) if len(s) == 4 else (1, 1) for n, s in shapes.items()}
-            sliding = self.plan.specialise(shapes)
-            corrections = {}
-            for step in self.steps:
-                if step.kind == "avgpool":
-                    op = step.head
-                    geo = sliding[op.output]
-                    ratio = kernels.average_divisor_correction(
-                        self.plan, op, (geo.margins_y, geo.margins_x), sizes[op.inputs[0]]
-                    )
-                    if ratio is not None:
-                        corrections[op.output] = ratio
-            geometry = Geometry(sizes, sliding, corrections)
+            known = self._geometry.get(shape)
+            if isinstance(known, NotIncremental):
+                raise known
+            if known is not None:
+                return known
+            try:
+                geometry = self._new_geometry(dict(shapes))
+            except NotIncremental as exc:
+                self._geometry[shape] = exc
+                raise
             self._geometry[shape] = geometry
             return geometry
+
+    def _new_geometry(self, shapes: dict[str, tuple[int, ...]]) -> Geometry:
+        for step in self.steps:  # fused ops keep their shape (point-wise after them)
+            shapes.update({op.output: shapes[step.output] for op in step.ops[:-1]})
+        sizes = {n: (s[2], s[3]) if len(s) == 4 else (1, 1) for n, s in shapes.items()}
+        sliding = self.plan.specialise(shapes)
+        corrections = {}
+        for step in self.steps:
+            if step.kind == "avgpool":
+                op = step.head
+                geo = sliding[op.output]
+                ratio = kernels.average_divisor_correction(
+                    self.plan, op, (geo.margins_y, geo.margins_x), sizes[op.inputs[0]]
+                )
+                if ratio is not None:
+                    corrections[op.output] = ratio
+        return Geometry(sizes, sliding, corrections)
 
     # -- the edits ---------------------------------------------------------------
     def run(self, base: BaseActivations, patches: Sequence[Patch]) -> np.ndarray:
@@ -165,10 +181,10 @@ class IncrementalEngine:
         rows[[i for i, p in enumerate(patches) if p is None]] = base.output
         if not todo:
             return rows
-        if not self.supported:
+        if not base.incremental:
             for start in range(0, len(todo), self.batch_size):
                 chunk = todo[start : start + self.batch_size]
-                batch = np.repeat(base.tensors[self.plan.input_name][None], len(chunk), axis=0)
+                batch = np.repeat(base.input, len(chunk), axis=0)
                 for slot, index in enumerate(chunk):
                     y, x, values = patches[index]
                     batch[slot, :, y : y + values.shape[1], x : x + values.shape[2]] = values
@@ -204,7 +220,7 @@ class IncrementalEngine:
             raise InvalidInput("the base input is empty")
 
     def _check_patches(self, base: BaseActivations, patches: Sequence[Patch]) -> None:
-        _, channels, height, width = base.input_shape
+        _, channels, height, width = base.input.shape
         for index, patch in enumerate(patches):
             if patch is None:
                 continue

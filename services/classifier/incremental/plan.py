@@ -120,7 +120,6 @@ class GraphPlan:
         except _Unsupported as exc:
             self.reason = str(exc)
         self.supported = not self.reason
-        self.live_before = self._live_sets() if self.supported else []
 
     # -- graph walking -------------------------------------------------------
     def _needed_nodes(self, graph: onnx.GraphProto) -> list[onnx.NodeProto]:
@@ -192,37 +191,34 @@ class GraphPlan:
         constant = next(i for i in node.input if i in self.initializers)
         shape = self.initializers[constant].shape
         # A constant added to a map is point-wise only if it does not vary over space.
-        if len(shape) >= 2 and (shape[-1] != 1 or shape[-2] != 1) or len(shape) > 4:
+        if (len(shape) >= 2 and (shape[-1] != 1 or shape[-2] != 1)) or len(shape) > 4:
             raise _Unsupported(f"Add node {node.name!r} adds a constant that varies over space")
         if len(shape) == 1 and shape[0] != 1:
             raise _Unsupported(f"Add node {node.name!r} adds a constant along the width")
         return Op(node, "pointwise", activations, output, attrs)
 
-    def _live_sets(self) -> list[set[str]]:
-        """live_before[k]: the tensors made before op k that op k or a later op
-        (or the output) reads: what a tail starting at op k takes as input."""
-        last_use: dict[str, int] = {self.output_name: len(self.ops)}
-        for index, op in enumerate(self.ops):
-            for name in op.inputs:
-                last_use[name] = index
-        made_at = {self.input_name: -1} | {op.output: i for i, op in enumerate(self.ops)}
-        return [
-            {t for t, made in made_at.items() if made < k and last_use.get(t, -2) >= k}
-            for k in range(len(self.ops) + 1)
-        ]
-
     # -- geometry --------------------------------------------------------------
     def specialise(self, shapes: dict[str, tuple[int, ...]]) -> dict[str, OpGeometry]:
-        """Each sliding op's geometry, from the tensor shapes at one input size."""
+        """Each sliding op's geometry, from the tensor shapes at one input size.
+
+        Raises NotIncremental when the shapes rule it out at this size (a map
+        added to one it is broadcast over, a Concat of maps of different sizes)."""
         geometry = {}
         for op in self.ops:
+            ranks = {len(shapes[n]) for n in op.inputs}
+            if op.kind in ("conv", "maxpool", "avgpool", "gap", "add", "concat") and ranks != {4}:
+                raise NotIncremental(f"{op.name}: {op.node.op_type} of a tensor that is not a map")
+            if op.kind == "add" and len({shapes[n] for n in op.inputs}) != 1:
+                raise NotIncremental(f"{op.name}: Add broadcasts one map over another")
+            if op.kind == "concat" and len({shapes[n][2:] for n in op.inputs}) != 1:
+                raise NotIncremental(f"{op.name}: Concat of maps of different sizes")
             if op.kind not in ("conv", "maxpool", "avgpool"):
                 continue
             in_shape, out_shape = shapes[op.inputs[0]], shapes[op.output]
-            if len(in_shape) != 4:
-                raise ValueError(f"{op.name}: input of rank {len(in_shape)}, not 4")
             axes = self._axes(op, in_shape[2:])
-            margins = [ax.margins(n, m) for ax, n, m in zip(axes, in_shape[2:], out_shape[2:])]
+            margins = [
+                ax.margins(n, m) for ax, n, m in zip(axes, in_shape[2:], out_shape[2:], strict=True)
+            ]
             geometry[op.output] = OpGeometry(axes[0], axes[1], margins[0], margins[1])
         return geometry
 
@@ -233,7 +229,7 @@ class GraphPlan:
         else:
             kernel = list(attrs["kernel_shape"])
         if len(kernel) != 2:
-            raise ValueError(f"{op.name}: a {len(kernel)}-D kernel; only 2-D maps are supported")
+            raise NotIncremental(f"{op.name}: a {len(kernel)}-D kernel; only 2-D maps are supported")
         strides = list(attrs.get("strides", [1, 1]))
         dilations = list(attrs.get("dilations", [1, 1]))
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
@@ -256,3 +252,7 @@ class GraphPlan:
 
 class _Unsupported(Exception):
     pass
+
+
+class NotIncremental(ValueError):
+    """The model cannot run incrementally at this input size (the reason says why)."""

@@ -62,20 +62,27 @@ class Geometry:
 
 @dataclass
 class BaseActivations:
-    """A base image's network input and the activations the runtime reads, maps
-    channels-last ([H, W, C]) and other tensors without their batch dimension."""
+    """A base image's network input [1, C, H, W], its output (batch dimension
+    dropped) and the activations the runtime reads: maps channels-last
+    ([H, W, C]), zero- or -inf-padded copies, running sums for global pooling.
+    Without geometry (and `reason` saying why) edits of it run in full."""
 
     key: str
-    input_shape: tuple[int, ...]
+    input: np.ndarray
     tensors: dict[str, np.ndarray]
-    output: np.ndarray  # the output tensor of the base image, as the model gives it
-    geometry: Geometry
+    output: np.ndarray
+    geometry: Geometry | None
     padded: dict[tuple, np.ndarray] = field(default_factory=dict)
     sums: dict[str, np.ndarray] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def incremental(self) -> bool:
+        return self.geometry is not None
 
     @property
     def nbytes(self) -> int:
-        arrays = [*self.tensors.values(), *self.padded.values(), *self.sums.values()]
+        arrays = [self.input, *self.tensors.values(), *self.padded.values(), *self.sums.values()]
         return sum(a.nbytes for a in arrays)
 
 
@@ -267,9 +274,13 @@ class BatchRun:
         """Per patch, the base map's values in `window` (which may reach into the
         padding) with the patch's recomputed region of `name` laid over them."""
         source = self.regions.get(name)
-        if overlays is None and source is not None and source.values is not None:
-            if source.same_place(window.top, window.left, window.height, window.width):
-                return source.values
+        if (
+            overlays is None
+            and source is not None
+            and source.values is not None
+            and source.same_place(window.top, window.left, window.height, window.width)
+        ):
+            return source.values
         if padding is None:
             base, offset_y, offset_x = self.base.tensors[name], 0, 0
         else:
@@ -289,7 +300,9 @@ class BatchRun:
             self._overlay(out, name, tops, lefts, slice(None))
         return out
 
-    def _overlay(self, out: np.ndarray, name: str, tops: list, lefts: list, channels: slice) -> None:
+    def _overlay(
+        self, out: np.ndarray, name: str, tops: list, lefts: list, channels: slice
+    ) -> None:
         """Lay the recomputed region of `name` over `out` (windows at tops/lefts)."""
         reach = self.reaches[name]
         if not reach.changed.any():
@@ -305,7 +318,14 @@ class BatchRun:
         changed = reach.changed.tolist()
         for i in range(self.count):
             if changed[i]:
-                _lay(out[i, ..., channels], tops[i], lefts[i], region.values[i], src_tops[i], src_lefts[i])
+                _lay(
+                    out[i, ..., channels],
+                    tops[i],
+                    lefts[i],
+                    region.values[i],
+                    src_tops[i],
+                    src_lefts[i],
+                )
 
     def _whole_or_unchanged(self, name: str) -> bool:
         if not self.reaches[name].changed.any():

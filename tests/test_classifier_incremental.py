@@ -1,0 +1,373 @@
+"""Incremental inference: every edit's result equals full inference.
+
+The reference is always a plain ONNX Runtime run of the whole edited input.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from gateway.explain.core import WindowGrid, axis_positions, default_stride, default_window
+from services.classifier import preprocess
+from services.classifier.incremental import (
+    ActivationCache,
+    IncrementalEngine,
+    InputGeometry,
+    edit_patches,
+)
+from services.classifier.model_graph import prepare_model
+from services.common.errors import InvalidInput
+from tests.support.synthetic_models import efficientnet_like, pooling_zoo, with_sigmoid
+
+GALLERY = [
+    "baseball",
+    "sailboat",
+    "lighthouse",
+    "beach",
+    "soccer",
+    "hockey",
+    "hockey2",
+    "skiing",
+    "bank",
+]
+TOLERANCE = 1e-4  # largest difference of any class probability
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    exp = np.exp(scores - scores.max(axis=-1, keepdims=True), dtype=np.float64)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def session(model: onnx.ModelProto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+@pytest.fixture(scope="module")
+def squeezenet(model_path):
+    prepared = prepare_model(model_path)
+    engine = IncrementalEngine(prepared.model, prepared.input_name, prepared.scores_output)
+    full = session(prepared.model)
+
+    def full_scores(batch: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [
+                full.run([prepared.scores_output], {prepared.input_name: batch[i : i + 16]})[0]
+                for i in range(0, len(batch), 16)
+            ]
+        )
+
+    return engine, full_scores
+
+
+def to_tensor(rgb: np.ndarray) -> np.ndarray:
+    return preprocess.to_tensor([rgb])
+
+
+def geometry_of(rgb: np.ndarray) -> InputGeometry:
+    height, width = rgb.shape[:2]
+    return InputGeometry((width, height), preprocess.network_size(width, height))
+
+
+def telea_edits(rgb: np.ndarray, rects) -> list[tuple[int, int, np.ndarray]]:
+    """Each rectangle's pixels as the telea engine fills them (cv2.inpaint, radius 3)."""
+    edits = []
+    for x, y, w, h in rects:
+        mask = np.zeros(rgb.shape[:2], np.uint8)
+        mask[y : y + h, x : x + w] = 255
+        filled = cv2.inpaint(rgb, mask, 3, cv2.INPAINT_TELEA)
+        edits.append((x, y, filled[y : y + h, x : x + w].copy()))
+    return edits
+
+
+def full_inference(rgb, edits, full_scores) -> np.ndarray:
+    batch = []
+    for x, y, pixels in edits:
+        edited = rgb.copy()
+        edited[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
+        batch.append(to_tensor(edited)[0])
+    return full_scores(np.stack(batch))
+
+
+def incremental(engine, rgb, edits) -> np.ndarray:
+    base = engine.prepare(to_tensor(rgb))
+    return engine.run(base, edit_patches(rgb, edits, geometry_of(rgb), to_tensor))
+
+
+def max_probability_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(softmax(a) - softmax(b)).max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("photo", GALLERY)
+def test_default_grid_equals_full_inference(photo, photo_rgb, squeezenet):
+    engine, full_scores = squeezenet
+    rgb = photo_rgb(photo)
+    height, width = rgb.shape[:2]
+    window = default_window(width, height)
+    stride = default_stride(window)
+    grid = WindowGrid(
+        width, height, window, stride,
+        tuple(axis_positions(width, window, stride)), tuple(axis_positions(height, window, stride)),
+    )  # fmt: skip
+    assert (window, stride, grid.count) == (48, 16, 169)
+    edits = telea_edits(rgb, grid.rects())
+    got, expected = incremental(engine, rgb, edits), full_inference(rgb, edits, full_scores)
+    assert got.shape == expected.shape == (169, 1000)
+    assert max_probability_difference(got, expected) <= TOLERANCE
+    # Not vacuous: the windows do move the probabilities.
+    assert np.abs(softmax(expected) - softmax(expected).mean(axis=0)).max() > 0.01
+
+
+@pytest.mark.parametrize(
+    "rects",
+    [
+        # Corners and borders of the 227x227 photo, flush with its edges.
+        [(0, 0, 48, 48), (179, 0, 48, 48), (0, 179, 48, 48), (179, 179, 48, 48)],
+        [(0, 90, 227, 20), (100, 0, 15, 227), (0, 0, 227, 1), (226, 0, 1, 227)],
+        # Larger than half the image; the whole image; single pixels.
+        [(10, 5, 200, 150), (0, 0, 227, 227), (30, 60, 120, 167)],
+        [(113, 113, 1, 1), (0, 0, 1, 1), (226, 226, 1, 1), (0, 226, 1, 1)],
+    ],
+    ids=["corners", "border-strips", "large", "one-pixel"],
+)
+def test_edits_of_any_size_and_place_equal_full_inference(rects, photo_rgb, squeezenet):
+    engine, full_scores = squeezenet
+    rgb = photo_rgb("soccer")
+    edits = telea_edits(rgb, rects)
+    # Telea leaves a 1-pixel hole almost unchanged: use a visible colour there.
+    edits = [(x, y, np.full_like(p, 255) if p.size == 3 else p) for x, y, p in edits]
+    got, expected = incremental(engine, rgb, edits), full_inference(rgb, edits, full_scores)
+    assert max_probability_difference(got, expected) <= TOLERANCE
+    assert np.abs(got - engine.prepare(to_tensor(rgb)).output).max() > 1e-3
+
+
+def test_results_keep_the_order_of_the_patches(photo_rgb, squeezenet):
+    engine, full_scores = squeezenet
+    rgb = photo_rgb("bank")
+    rects = [
+        (150, 150, 60, 40),
+        (0, 0, 30, 30),
+        (40, 100, 48, 48),
+        (5, 5, 200, 200),
+        (100, 20, 8, 90),
+    ]
+    edits = telea_edits(rgb, rects)
+    expected = full_inference(rgb, edits, full_scores)
+    for order in ([4, 3, 2, 1, 0], [2, 0, 4, 1, 3]):
+        got = incremental(engine, rgb, [edits[i] for i in order])
+        assert max_probability_difference(got, expected[order]) <= TOLERANCE
+
+
+def test_squeezenet_is_supported_and_recomputes_little(squeezenet, photo_rgb):
+    engine, _ = squeezenet
+    assert engine.supported and engine.reason == ""
+    assert {s.kind for s in engine.steps} == {"conv", "maxpool", "concat", "gap", "dense"}
+
+
+@pytest.mark.parametrize(
+    "build", [efficientnet_like, pooling_zoo], ids=["efficientnet-like", "pooling-zoo"]
+)
+def test_synthetic_graphs_equal_full_inference(build):
+    model = build()
+    output = model.graph.output[0].name
+    engine = IncrementalEngine(model, "input", output, batch_size=7)
+    assert engine.supported, engine.reason
+    full = session(model)
+    _, channels, height, width = (
+        d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim
+    )
+    rng = np.random.default_rng(7)
+    tensor = rng.normal(0, 1, (1, channels, height, width)).astype(np.float32)
+    base = engine.prepare(tensor)
+    patches, expected = [], []
+    sizes = [(1, 1), (3, 2), (height, width), (height // 2 + 1, width // 3)]
+    sizes += [tuple(rng.integers(1, (height + 1, width + 1))) for _ in range(30)]
+    for rows, cols in sizes:
+        for y, x in (
+            (0, 0),
+            (height - rows, width - cols),
+            tuple(rng.integers(0, (height - rows + 1, width - cols + 1))),
+        ):
+            values = rng.normal(0, 1, (channels, rows, cols)).astype(np.float32)
+            patches.append((int(y), int(x), values))
+            edited = tensor.copy()
+            edited[0, :, y : y + rows, x : x + cols] = values
+            expected.append(full.run([output], {"input": edited})[0][0])
+    got = engine.run(base, patches)
+    assert got.shape == (len(patches), *expected[0].shape)
+    assert np.abs(got - np.stack(expected)).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+
+
+def test_unsupported_operator_falls_back_to_full_inference():
+    model = with_sigmoid()
+    output = model.graph.output[0].name
+    engine = IncrementalEngine(model, "input", output)
+    assert not engine.supported
+    assert engine.reason == "operator Sigmoid is not supported"
+    tensor = np.random.default_rng(3).normal(0, 1, (1, 3, 24, 24)).astype(np.float32)
+    patch = np.zeros((3, 5, 7), np.float32)
+    got = engine.run(engine.prepare(tensor), [(2, 3, patch), None])
+    edited = tensor.copy()
+    edited[0, :, 2:7, 3:10] = 0
+    full = session(model)
+    assert np.allclose(got[0], full.run([output], {"input": edited})[0][0], atol=1e-6)
+    assert np.allclose(got[1], full.run([output], {"input": tensor})[0][0], atol=1e-6)
+
+
+def test_a_none_patch_is_the_base_image(squeezenet, photo_rgb):
+    engine, _ = squeezenet
+    base = engine.prepare(to_tensor(photo_rgb("beach")))
+    got = engine.run(base, [None, (10, 10, np.zeros((3, 4, 4), np.float32)), None])
+    assert np.array_equal(got[0], base.output) and np.array_equal(got[2], base.output)
+    assert not np.array_equal(got[1], base.output)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ((250, 10, np.zeros((3, 10, 10), np.float32)), "reaches outside the 256x256 network input"),
+        ((-1, 0, np.zeros((3, 4, 4), np.float32)), "reaches outside"),
+        (
+            (0, 0, np.zeros((4, 4, 4), np.float32)),
+            "patch 0 has 4 channels; the network input has 3",
+        ),
+        ((0, 0, np.zeros((3, 4, 4), np.float64)), "float32"),
+        ((0, 0, np.zeros((3, 0, 4), np.float32)), "empty"),
+        ((0, 0), "not (y, x, values)"),
+    ],
+)
+def test_bad_patches_are_refused_with_the_reason(patch, message, squeezenet, photo_rgb):
+    engine, _ = squeezenet
+    base = engine.prepare(to_tensor(photo_rgb("soccer")))
+    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+        engine.run(base, [patch])
+
+
+def test_bad_base_inputs_are_refused(squeezenet):
+    engine, _ = squeezenet
+    with pytest.raises(InvalidInput, match="float32 array"):
+        engine.prepare(np.zeros((1, 3, 32, 32), np.float64))
+    with pytest.raises(InvalidInput, match="holds 2 images"):
+        engine.prepare(np.zeros((2, 3, 32, 32), np.float32))
+    with pytest.raises(InvalidInput, match="4 as channels; the model takes 3"):
+        engine.prepare(np.zeros((1, 4, 32, 32), np.float32))
+    fixed = IncrementalEngine(
+        efficientnet_like(), "input", efficientnet_like().graph.output[0].name
+    )
+    with pytest.raises(InvalidInput, match="64 as height; the model takes 48"):
+        fixed.prepare(np.zeros((1, 3, 64, 48), np.float32))
+
+
+def test_base_activations_are_cached_by_content(squeezenet, photo_rgb):
+    engine, _ = squeezenet
+    tensor = to_tensor(photo_rgb("hockey"))
+    first = engine.prepare(tensor)
+    hits = engine.cache.hits
+    assert engine.prepare(tensor.copy()) is first
+    assert engine.cache.hits == hits + 1
+    assert engine.prepare(to_tensor(photo_rgb("hockey2"))) is not first
+
+
+def test_activation_cache_evicts_least_recently_used_by_bytes():
+    class Entry:
+        def __init__(self, nbytes):
+            self.nbytes = nbytes
+
+    cache = ActivationCache(max_bytes=100)
+    cache.put("a", Entry(40))
+    cache.put("b", Entry(40))
+    assert cache.get("a") is not None  # "b" is now the least recently used
+    cache.put("c", Entry(40))
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    assert cache.nbytes == 80
+    cache.put("huge", Entry(101))  # larger than the whole cache: not kept, nothing evicted
+    assert cache.get("huge") is None and len(cache) == 2
+
+
+def squash(size: tuple[int, int]):
+    def run(rgb: np.ndarray) -> np.ndarray:
+        image = Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR)
+        return np.asarray(image, np.float32).transpose(2, 0, 1)[None] / 255
+
+    return run
+
+
+def centre_crop(resized: tuple[int, int], crop: tuple[int, int]):
+    def run(rgb: np.ndarray) -> np.ndarray:
+        image = np.asarray(Image.fromarray(rgb).resize(resized, Image.Resampling.BILINEAR))
+        left, top = (resized[0] - crop[0]) // 2, (resized[1] - crop[1]) // 2
+        window = image[top : top + crop[1], left : left + crop[0]]
+        return np.ascontiguousarray(window.astype(np.float32).transpose(2, 0, 1)[None])
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("image_size", "geometry", "run"),
+    [
+        ((227, 227), InputGeometry((227, 227), (256, 256)), to_tensor),  # enlarging, OpenCV
+        ((640, 480), InputGeometry((640, 480), (341, 256)), to_tensor),  # shrinking, antialiased
+        (
+            (300, 200),
+            InputGeometry((300, 200), (224, 224)),
+            squash((224, 224)),
+        ),  # one axis each way
+        (
+            (500, 400),
+            InputGeometry.centre_crop((500, 400), (280, 224), (224, 224)),
+            centre_crop((280, 224), (224, 224)),
+        ),
+    ],
+    ids=["enlarge", "shrink", "squash", "centre-crop"],
+)
+def test_patches_hold_every_changed_input_value_bit_for_bit(image_size, geometry, run):
+    rng = np.random.default_rng(11)
+    width, height = image_size
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    base = run(rgb)
+    edits = []
+    for _ in range(40):
+        w, h = int(rng.integers(1, width // 2)), int(rng.integers(1, height // 2))
+        x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+        edits.append((x, y, rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
+    edits.append((0, 0, rng.integers(0, 256, (height, 1, 3), dtype=np.uint8)))
+    patches = edit_patches(rgb, edits, geometry, run)
+    for (x, y, pixels), patch in zip(edits, patches, strict=True):
+        edited = rgb.copy()
+        edited[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
+        expected = run(edited)[0]
+        rebuilt = base[0].copy()
+        if patch is not None:
+            top, left, values = patch
+            rebuilt[:, top : top + values.shape[1], left : left + values.shape[2]] = values
+        assert np.array_equal(rebuilt, expected)
+    # The crop hides the left column: that edit changes nothing the network sees.
+    assert (patches[-1] is None) == (geometry.crop is not None)
+
+
+def test_bad_edits_are_refused():
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    geometry = InputGeometry((30, 20), (384, 256))
+    cases = [
+        (
+            (25, 0, np.zeros((5, 10, 3), np.uint8)),
+            "edit 0 (10x5 at x=25, y=0) reaches outside the 30x20 image",
+        ),
+        ((0, 0, np.zeros((5, 5), np.uint8)), "RGB"),
+        ((0, 0, np.zeros((5, 5, 3), np.float32)), "8-bit RGB"),
+        ((0, 0, np.zeros((0, 5, 3), np.uint8)), "empty"),
+    ]
+    for edit, message in cases:
+        with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+            edit_patches(rgb, [edit], geometry, to_tensor)
+    with pytest.raises(InvalidInput, match="the image is 30x20 but the geometry is for 40x20"):
+        edit_patches(rgb, [], InputGeometry((40, 20), (512, 256)), to_tensor)
