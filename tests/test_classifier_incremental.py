@@ -20,6 +20,8 @@ from services.classifier.incremental import (
     InputGeometry,
     edit_patches,
 )
+from services.classifier.incremental.engine import _input_reach
+from services.classifier.incremental.runtime import propagate
 from services.classifier.model_graph import prepare_model
 from services.common.errors import InvalidInput
 from tests.support.synthetic_models import efficientnet_like, pooling_zoo, with_sigmoid
@@ -167,10 +169,41 @@ def test_results_keep_the_order_of_the_patches(photo_rgb, squeezenet):
         assert max_probability_difference(got, expected[order]) <= TOLERANCE
 
 
-def test_squeezenet_is_supported_and_recomputes_little(squeezenet, photo_rgb):
+@pytest.mark.parametrize(
+    ("y", "x", "rows", "cols"),
+    [(128, 128, 1, 1), (0, 0, 56, 56), (200, 0, 56, 256), (101, 37, 3, 60)],
+)
+def test_reach_holds_every_changed_activation_and_little_more(
+    y, x, rows, cols, squeezenet, photo_rgb
+):
+    """The projective field computed from the graph against what really changes:
+    every activation that differs between the base and the edited input lies in
+    the reach, and the reach is at most 2 positions taller or wider than that
+    (ReLU and max pooling can hide a change at its edge)."""
     engine, _ = squeezenet
     assert engine.supported and engine.reason == ""
-    assert {s.kind for s in engine.steps} == {"conv", "maxpool", "concat", "gap", "dense"}
+    tensor = to_tensor(photo_rgb("lighthouse"))
+    edited = tensor.copy()
+    noise = np.random.default_rng(5).normal(0, 2, (3, rows, cols))
+    edited[0, :, y : y + rows, x : x + cols] = noise
+    base, changed = engine.prepare(tensor), engine.prepare(edited)
+    patch = [(y, x, edited[0, :, y : y + rows, x : x + cols])]
+    reaches = propagate(
+        engine.steps, engine.plan.input_name, _input_reach(patch, [0]), base.geometry
+    )
+    checked = 0
+    for name, values in base.tensors.items():
+        if values.ndim != 3 or name not in reaches:
+            continue
+        moved = np.nonzero(np.abs(changed.tensors[name] - values).max(axis=2) > 0)
+        reach = reaches[name]
+        y0, y1, x0, x1 = (int(v[0]) for v in (reach.y0, reach.y1, reach.x0, reach.x1))
+        assert moved[0].min() >= y0 and moved[0].max() < y1, name
+        assert moved[1].min() >= x0 and moved[1].max() < x1, name
+        assert (y1 - y0) - (moved[0].max() + 1 - moved[0].min()) <= 2, name
+        assert (x1 - x0) - (moved[1].max() + 1 - moved[1].min()) <= 2, name
+        checked += 1
+    assert checked >= 30
 
 
 @pytest.mark.parametrize(

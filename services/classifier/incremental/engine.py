@@ -74,7 +74,9 @@ class IncrementalEngine:
                 float(self.plan.initializers[s.head.node.input[1]].size)
                 for s in self._weighted_steps
             ]
-            self._cached = list(dict.fromkeys(s.output for s in self.steps))
+            # Every step's output, and the maps whose global pooling a step took in.
+            names = [n for s in self.steps for n in (s.map_output, s.output)]
+            self._cached = list(dict.fromkeys(names))
             self._activations = kernels.activations_session(self.plan, self._cached, threads)
 
     @property
@@ -130,11 +132,12 @@ class IncrementalEngine:
                 base.padded[(name, sliding.margins_y, sliding.margins_x, value)] = np.pad(
                     tensors[name], pads, constant_values=value
                 )
-            elif step.kind == "gap":
-                height, width, channels = tensors[name].shape
+            if step.kind == "gap" or step.pooled:
+                pooled = step.inputs[0] if step.kind == "gap" else step.map_output
+                height, width, channels = tensors[pooled].shape
                 sums = np.zeros((height + 1, width + 1, channels))
-                sums[1:, 1:] = tensors[name].astype(np.float64).cumsum(0).cumsum(1)
-                base.sums[name] = sums
+                sums[1:, 1:] = tensors[pooled].astype(np.float64).cumsum(0).cumsum(1)
+                base.sums[pooled] = sums
         return base
 
     def _geometry_for(
@@ -155,8 +158,8 @@ class IncrementalEngine:
             return geometry
 
     def _new_geometry(self, shapes: dict[str, tuple[int, ...]]) -> Geometry:
-        for step in self.steps:  # fused ops keep their shape (point-wise after them)
-            shapes.update({op.output: shapes[step.output] for op in step.ops[:-1]})
+        for step in self.steps:  # fused point-wise ops keep their input's shape
+            shapes.update({o.output: shapes[step.map_output] for o in step.ops[:-1]})
         sizes = {n: (s[2], s[3]) if len(s) == 4 else (1, 1) for n, s in shapes.items()}
         sliding = self.plan.specialise(shapes)
         corrections = {}

@@ -41,6 +41,9 @@ class Step:
     inputs: list[str]
     output: str
     session: ort.InferenceSession | None = None
+    # A sliding step whose map feeds only a GlobalAveragePool takes it in: its
+    # kernel returns the mean over the recomputed region, never the map itself.
+    pooled: bool = False
 
     @property
     def kind(self) -> str:
@@ -49,6 +52,11 @@ class Step:
     @property
     def head(self) -> Op:
         return self.ops[0]
+
+    @property
+    def map_output(self) -> str:
+        """The map a sliding step makes (before the pooling it may take in)."""
+        return self.ops[-2].output if self.pooled else self.output
 
 
 @dataclass
@@ -96,20 +104,23 @@ def build_steps(plan: GraphPlan, threads: int) -> list[Step]:
     for op in plan.ops:
         if id(op) in taken:
             continue
-        chain = [op]
+        chain, pooled = [op], False
         while op.kind in SLIDING_KINDS:
             following = consumers.get(chain[-1].output, [])
             if chain[-1].output == plan.output_name or len(following) != 1:
                 break
             nxt = following[0]
-            if nxt.kind != "pointwise" or len(nxt.inputs) != 1:
+            pooled = nxt.kind == "gap" and op.kind in ("conv", "avgpool")
+            if not (pooled or nxt.kind == "pointwise") or len(nxt.inputs) != 1:
                 break
             chain.append(nxt)
+            if pooled:
+                break
         taken.update(id(o) for o in chain)
         session = None
         if op.kind in ("conv", "avgpool"):
             session = kernels.kernel_session(plan, chain, threads)
-        steps.append(Step(chain, list(op.inputs), chain[-1].output, session))
+        steps.append(Step(chain, list(op.inputs), chain[-1].output, session, pooled))
     return steps
 
 
@@ -137,7 +148,10 @@ def propagate(
         height, width = geometry.sizes[step.output]
         if step.kind in SLIDING_KINDS:
             sliding = geometry.sliding[step.head.output]
-            reach = first.through(sliding.y, sliding.x, height, width)
+            reach = first.through(sliding.y, sliding.x, *geometry.sizes[step.map_output])
+            if step.pooled:
+                reaches[step.map_output] = reach
+                reach = reach.whole(1, 1)
         elif step.kind in ("concat", "add"):
             reach = first
             for name in step.inputs[1:]:
@@ -187,7 +201,14 @@ class BatchRun:
     # -- steps ---------------------------------------------------------------
     def _compute(self, step: Step) -> None:
         sizes = self.base.geometry.sizes
-        region = place(self.reaches[step.output], *sizes[step.output], self.engine.full_fraction)
+        name = step.map_output
+        region = place(self.reaches[name], *sizes[name], self.engine.full_fraction)
+        if step.pooled:
+            means = self._sliding(step, region)[:, 0, 0, :]
+            sums = means.astype(np.float64) * (region.height * region.width)
+            whole = place(self.reaches[step.output], 1, 1, 1.0)
+            self.regions[step.output] = whole.with_values(self._pooled(step, name, region, sums))
+            return
         if step.kind == "concat":
             self.regions[step.output] = region
             self.parts[step.output] = self._concat_parts(step)
@@ -235,25 +256,27 @@ class BatchRun:
 
     def _global_average(self, step: Step) -> np.ndarray:
         name = step.inputs[0]
-        source = self.regions[name]
         values = self._values(name)
+        return self._pooled(step, name, self.regions[name], values.sum(axis=(1, 2), dtype=np.float64))
+
+    def _pooled(self, step: Step, name: str, region: Region, sums: np.ndarray) -> np.ndarray:
+        """The global average of map `name` given the sums [B, C] of each patch's
+        recomputed region: the base's mean corrected by what the region changed,
+        exact but for rounding, and reading only the region."""
         height, width = self.base.geometry.sizes[name]
-        if source.full:
-            means = values.mean(axis=(1, 2), dtype=np.float64)
+        if region.full:
+            means = sums / (height * width)
         else:
-            # The base's mean, corrected by what the patch changed: exact but for
-            # rounding, and it reads only the recomputed region.
-            new = values.sum(axis=(1, 2), dtype=np.float64)
-            sums = self.base.sums[name]
-            bottom, right = source.top + source.height, source.left + source.width
+            base_sums = self.base.sums[name]
+            bottom, right = region.top + region.height, region.left + region.width
             old = (
-                sums[bottom, right]
-                - sums[source.top, right]
-                - sums[bottom, source.left]
-                + sums[source.top, source.left]
+                base_sums[bottom, right]
+                - base_sums[region.top, right]
+                - base_sums[bottom, region.left]
+                + base_sums[region.top, region.left]
             )
             base_mean = self.base.tensors[step.output].reshape(1, -1).astype(np.float64)
-            means = base_mean + (new - old) / (height * width)
+            means = base_mean + (sums - old) / (height * width)
         return means.astype(np.float32)[:, None, None, :]
 
     # -- moving values ---------------------------------------------------------
