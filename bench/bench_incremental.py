@@ -32,7 +32,9 @@ DEFAULT_PHOTOS = ["soccer", "bank", "lighthouse"]
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--photo", action="append", help=f"gallery photo (default {DEFAULT_PHOTOS})")
+    parser.add_argument(
+        "--photo", action="append", help=f"gallery photo (default {DEFAULT_PHOTOS})"
+    )
     parser.add_argument("--threads", action="append", type=int, help="thread count (default 1)")
     parser.add_argument("--batch", type=int, default=16, help="images per brute-force batch")
     parser.add_argument("--repeats", type=int, default=3)
@@ -56,13 +58,11 @@ from gateway.explain.core import axis_positions, default_stride, default_window 
 from services.classifier import preprocess  # noqa: E402
 from services.classifier.fetch_model import ensure_model  # noqa: E402
 from services.classifier.incremental import (  # noqa: E402
+    ActivationCache,
     IncrementalEngine,
     InputGeometry,
     edit_patches,
 )
-from services.classifier.incremental.engine import _batches, _input_reach  # noqa: E402
-from services.classifier.incremental.regions import place  # noqa: E402
-from services.classifier.incremental.runtime import propagate  # noqa: E402
 from services.classifier.model_graph import prepare_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,30 +88,69 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def multiply_adds(engine: IncrementalEngine, base, patches) -> tuple[float, float, float]:
-    """Convolution multiply-adds: whole network, each patch's exact reach, and
-    what the batches compute (each batch its largest region for all)."""
-    todo = list(range(len(patches)))
-    reaches = propagate(engine.steps, engine.plan.input_name, _input_reach(patches, todo), base.geometry)
-    batches = _batches(reaches, engine._weighted_steps, engine._step_weights, engine.batch_size, engine.tolerance)
-    full = exact = batched = 0.0
-    for step, weight in zip(engine._weighted_steps, engine._step_weights, strict=True):
-        height, width = base.geometry.sizes[step.output]
-        reach = reaches[step.output]
-        full += weight * height * width * len(patches)
-        exact += weight * float(((reach.y1 - reach.y0) * (reach.x1 - reach.x0)).sum())
-        for chunk in batches:
-            region = place(reach.subset(chunk), height, width, engine.full_fraction)
-            batched += weight * region.height * region.width * len(chunk)
-    return full, exact, batched
+def to_tensor(image: np.ndarray) -> np.ndarray:
+    return preprocess.to_tensor([image])
+
+
+def with_edit(rgb: np.ndarray, edit: tuple[int, int, np.ndarray]) -> np.ndarray:
+    x, y, pixels = edit
+    image = rgb.copy()
+    image[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
+    return image
+
+
+def brute_force(full: ort.InferenceSession, prepared, rgb, edits) -> tuple[np.ndarray, float]:
+    """Scores of every edited image in batches; also the seconds inside ONNX Runtime."""
+    scores, inference = [], 0.0
+    for start in range(0, len(edits), ARGS.batch):
+        batch = preprocess.to_tensor([with_edit(rgb, e) for e in edits[start : start + ARGS.batch]])
+        began = time.perf_counter()
+        scores.append(full.run([prepared.scores_output], {prepared.input_name: batch})[0])
+        inference += time.perf_counter() - began
+    return np.concatenate(scores), inference
+
+
+def incremental(engine: IncrementalEngine, rgb, edits, geometry) -> tuple[np.ndarray, float]:
+    """Scores of every edit from a cold cache; also the seconds inside engine.run."""
+    engine.cache = ActivationCache(engine.cache.max_bytes)  # no reuse across repeats
+    base = engine.prepare(to_tensor(rgb))
+    patches = edit_patches(rgb, edits, geometry, to_tensor)
+    began = time.perf_counter()
+    scores = engine.run(base, patches)
+    return scores, time.perf_counter() - began
+
+
+def measure(full, prepared, engine, rgb, edits, geometry) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fastest wall time of each side (whole, inference only), fastest processor
+    time of each side, and the largest probability difference."""
+    wall, cpu = np.full(4, np.inf), np.full(2, np.inf)
+    difference = 0.0
+    for _ in range(ARGS.repeats):
+        sides = (
+            lambda: brute_force(full, prepared, rgb, edits),
+            lambda: incremental(engine, rgb, edits, geometry),
+        )
+        for side, run in enumerate(sides):
+            began, began_cpu = time.perf_counter(), time.process_time()
+            scores, inference = run()
+            wall[side] = min(wall[side], time.perf_counter() - began)
+            cpu[side] = min(cpu[side], time.process_time() - began_cpu)
+            wall[2 + side] = min(wall[2 + side], inference)
+            if side == 0:
+                reference = scores
+            else:
+                difference = max(
+                    difference, float(np.abs(softmax(scores) - softmax(reference)).max())
+                )
+    return wall, cpu, difference
 
 
 def main() -> int:
     photos = ARGS.photo or DEFAULT_PHOTOS
     prepared = prepare_model(ensure_model())
     print(
-        f"{prepared.model.graph.name or 'model'}: default grid, brute-force batches of {ARGS.batch}, "
-        f"fastest of {ARGS.repeats} (sides alternating); ms per window"
+        f"SqueezeNet 1.1, the default grid on {len(photos)} gallery photos, brute-force batches of "
+        f"{ARGS.batch}, fastest of {ARGS.repeats} runs per side (alternating); ms per window"
     )
     for threads in ARGS.threads or [1]:
         options = ort.SessionOptions()
@@ -121,87 +160,51 @@ def main() -> int:
         full = ort.InferenceSession(
             prepared.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
-        engine = IncrementalEngine(prepared.model, prepared.input_name, prepared.scores_output, threads)
-        output = prepared.scores_output
+        engine = IncrementalEngine(
+            prepared.model, prepared.input_name, prepared.scores_output, threads
+        )
         print(f"\n{threads} thread(s)")
-        header = f"  {'photo':<12}{'brute':>8}{'incr.':>8}{'ratio':>7}   inference only: {'brute':>6}{'incr.':>7}{'ratio':>7}   max |dp|"
-        print(header)
-        totals, cpu_totals = np.zeros(4), np.zeros(2)
-        count = 0
+        print(
+            f"  {'photo':<12}{'brute':>8}{'incr.':>8}{'ratio':>7}   inference only:"
+            f"{'brute':>7}{'incr.':>7}{'ratio':>7}   max |dp|"
+        )
+        wall_total, cpu_total, count = np.zeros(4), np.zeros(2), 0
         for photo in photos:
             rgb = np.asarray(Image.open(IMAGES / f"{photo}.jpg").convert("RGB"))
             edits = grid_edits(rgb)
             height, width = rgb.shape[:2]
             geometry = InputGeometry((width, height), preprocess.network_size(width, height))
-
-            def to_tensor(image: np.ndarray) -> np.ndarray:
-                return preprocess.to_tensor([image])
-
-            def edited(index: int) -> np.ndarray:
-                x, y, pixels = edits[index]
-                image = rgb.copy()
-                image[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
-                return image
-
-            def brute() -> tuple[np.ndarray, float]:
-                scores, inference = [], 0.0
-                for start in range(0, len(edits), ARGS.batch):
-                    chunk = range(start, min(start + ARGS.batch, len(edits)))
-                    batch = preprocess.to_tensor([edited(i) for i in chunk])
-                    began = time.perf_counter()
-                    scores.append(full.run([output], {prepared.input_name: batch})[0])
-                    inference += time.perf_counter() - began
-                return np.concatenate(scores), inference
-
-            def incremental() -> tuple[np.ndarray, float]:
-                engine.cache = type(engine.cache)(engine.cache.max_bytes)  # no reuse across repeats
-                base = engine.prepare(to_tensor(rgb))
-                patches = edit_patches(rgb, edits, geometry, to_tensor)
-                began = time.perf_counter()
-                scores = engine.run(base, patches)
-                return scores, time.perf_counter() - began
-
-            best, cpu = np.full(4, np.inf), np.full(2, np.inf)
-            for _ in range(ARGS.repeats):
-                for side, run in enumerate((brute, incremental)):
-                    began, began_cpu = time.perf_counter(), time.process_time()
-                    scores, inference = run()
-                    elapsed = time.perf_counter() - began
-                    cpu[side] = min(cpu[side], time.process_time() - began_cpu)
-                    best[side] = min(best[side], elapsed)
-                    best[2 + side] = min(best[2 + side], inference)
-                    if side == 0:
-                        reference = scores
-                    else:
-                        difference = float(np.abs(softmax(scores) - softmax(reference)).max())
-            per_window = best * 1e3 / len(edits)
-            totals += best
-            cpu_totals += cpu
-            count += len(edits)
-            print(
-                f"  {photo:<12}{per_window[0]:>8.2f}{per_window[1]:>8.2f}{best[0] / best[1]:>6.2f}x"
-                f"   {'':>16}{per_window[2]:>6.2f}{per_window[3]:>7.2f}{best[2] / best[3]:>6.2f}x"
-                f"   {difference:.1e}"
-            )
-        totals_ms = totals * 1e3 / count
+            wall, cpu, difference = measure(full, prepared, engine, rgb, edits, geometry)
+            wall_total, cpu_total, count = wall_total + wall, cpu_total + cpu, count + len(edits)
+            print(row(photo, wall, len(edits)) + f"   {difference:.1e}")
+        print(row("total", wall_total, count))
         print(
-            f"  {'total':<12}{totals_ms[0]:>8.2f}{totals_ms[1]:>8.2f}{totals[0] / totals[1]:>6.2f}x"
-            f"   {'':>16}{totals_ms[2]:>6.2f}{totals_ms[3]:>7.2f}{totals[2] / totals[3]:>6.2f}x"
+            f"  processor time of this process (least disturbed by other processes; with "
+            f"several threads it adds them up): {cpu_total[0] * 1e3 / count:.2f} vs "
+            f"{cpu_total[1] * 1e3 / count:.2f} ms per window, {cpu_total[0] / cpu_total[1]:.2f}x"
+        )
+        ratio = wall_total[0] / wall_total[1]
+        verdict = "met" if ratio >= 1.5 else "NOT met"
+        print(
+            f"  target: incremental at least 1.5x faster than brute force -> {ratio:.2f}x ({verdict})"
+        )
+        base = engine.prepare(to_tensor(rgb))
+        whole, exact, batched = engine.multiply_adds(
+            base, edit_patches(rgb, edits, geometry, to_tensor)
         )
         print(
-            f"  processor time of this process (less disturbed by others; with more than one "
-            f"thread it adds them up): {cpu_totals[0] * 1e3 / count:.2f} vs "
-            f"{cpu_totals[1] * 1e3 / count:.2f} ms per window, {cpu_totals[0] / cpu_totals[1]:.2f}x"
-        )
-        target = totals[0] / totals[1]
-        print(f"  target: incremental at least 1.5x faster -> {target:.2f}x ({'met' if target >= 1.5 else 'NOT met'})")
-        base = engine.prepare(preprocess.to_tensor([rgb]))
-        whole, exact, batched = multiply_adds(engine, base, edit_patches(rgb, edits, geometry, to_tensor))
-        print(
-            f"  convolution multiply-adds ({photos[-1]}): whole network / exact reach {whole / exact:.2f}x, "
-            f"/ batched regions {whole / batched:.2f}x (the ceiling of the ratio)"
+            f"  convolution multiply-adds ({photos[-1]}): whole network / each window's exact "
+            f"reach {whole / exact:.2f}x, / the regions the batches compute {whole / batched:.2f}x"
         )
     return 0
+
+
+def row(label: str, seconds: np.ndarray, windows: int) -> str:
+    ms = seconds * 1e3 / windows
+    return (
+        f"  {label:<12}{ms[0]:>8.2f}{ms[1]:>8.2f}{seconds[0] / seconds[1]:>6.2f}x"
+        f"   {'':>15}{ms[2]:>7.2f}{ms[3]:>7.2f}{seconds[2] / seconds[3]:>6.2f}x"
+    )
 
 
 if __name__ == "__main__":

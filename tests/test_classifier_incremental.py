@@ -20,8 +20,7 @@ from services.classifier.incremental import (
     InputGeometry,
     edit_patches,
 )
-from services.classifier.incremental.engine import _input_reach
-from services.classifier.incremental.runtime import propagate
+from services.classifier.incremental.steps import input_reach, propagate
 from services.classifier.model_graph import prepare_model
 from services.common.errors import InvalidInput
 from tests.support.synthetic_models import efficientnet_like, pooling_zoo, with_sigmoid
@@ -189,7 +188,7 @@ def test_reach_holds_every_changed_activation_and_little_more(
     base, changed = engine.prepare(tensor), engine.prepare(edited)
     patch = [(y, x, edited[0, :, y : y + rows, x : x + cols])]
     reaches = propagate(
-        engine.steps, engine.plan.input_name, _input_reach(patch, [0]), base.geometry
+        engine.steps, engine.plan.input_name, input_reach(patch, [0]), base.geometry
     )
     checked = 0
     for name, values in base.tensors.items():
@@ -204,6 +203,21 @@ def test_reach_holds_every_changed_activation_and_little_more(
         assert (x1 - x0) - (moved[1].max() + 1 - moved[1].min()) <= 2, name
         checked += 1
     assert checked >= 30
+
+
+def test_batches_do_little_more_work_than_the_windows_need(squeezenet, photo_rgb):
+    """A batch computes its largest region for all its patches: the patches are
+    grouped so that this costs at most `tolerance` more than their own regions,
+    and the whole grid far less than whole-network inference."""
+    engine, _ = squeezenet
+    rgb = photo_rgb("skiing")
+    rects = [
+        (x, y, 48, 48) for y in axis_positions(227, 48, 16) for x in axis_positions(227, 48, 16)
+    ]
+    patches = edit_patches(rgb, telea_edits(rgb, rects), geometry_of(rgb), to_tensor)
+    whole, exact, batched = engine.multiply_adds(engine.prepare(to_tensor(rgb)), patches)
+    assert exact <= batched <= (1 + engine.tolerance) * exact
+    assert whole / exact > 2.5  # SqueezeNet, 48 px windows on 227 px photos: 2.77
 
 
 @pytest.mark.parametrize(

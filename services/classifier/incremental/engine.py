@@ -11,14 +11,15 @@ import onnx
 from services.classifier.incremental import kernels
 from services.classifier.incremental.cache import ActivationCache, content_key
 from services.classifier.incremental.plan import GraphPlan, NotIncremental
-from services.classifier.incremental.regions import Reach
-from services.classifier.incremental.runtime import (
-    BaseActivations,
-    BatchRun,
+from services.classifier.incremental.regions import place
+from services.classifier.incremental.runtime import BaseActivations, BatchRun
+from services.classifier.incremental.steps import (
     Geometry,
     Step,
     TailSessions,
+    batches_of_like_reach,
     build_steps,
+    input_reach,
     live_sets,
     propagate,
 )
@@ -140,9 +141,7 @@ class IncrementalEngine:
                 base.sums[pooled] = sums
         return base
 
-    def _geometry_for(
-        self, shape: tuple[int, ...], shapes: dict[str, tuple[int, ...]]
-    ) -> Geometry:
+    def _geometry_for(self, shape: tuple[int, ...], shapes: dict[str, tuple[int, ...]]) -> Geometry:
         with self._lock:
             known = self._geometry.get(shape)
             if isinstance(known, NotIncremental):
@@ -193,18 +192,44 @@ class IncrementalEngine:
                     batch[slot, :, y : y + values.shape[1], x : x + values.shape[2]] = values
                 rows[chunk] = self._full.run(None, {self.plan.input_name: batch})[0]
             return rows
-        reaches = propagate(
-            self.steps, self.plan.input_name, _input_reach(patches, todo), base.geometry
-        )
-        batches = _batches(
-            reaches, self._weighted_steps, self._step_weights, self.batch_size, self.tolerance
-        )
+        reaches, batches = self._plan_batches(base, [patches[i] for i in todo])
         for chunk in batches:  # positions in `todo`
             batch_reaches = {name: reach.subset(chunk) for name, reach in reaches.items()}
             indices = [todo[p] for p in chunk]
             overlays = [patches[i] for i in indices]
             rows[indices] = BatchRun(self, base, batch_reaches).run(overlays)
         return rows
+
+    def _plan_batches(self, base: BaseActivations, patches: Sequence[Patch]):
+        reaches = propagate(
+            self.steps,
+            self.plan.input_name,
+            input_reach(patches, list(range(len(patches)))),
+            base.geometry,
+        )
+        batches = batches_of_like_reach(
+            reaches, self._weighted_steps, self._step_weights, self.batch_size, self.tolerance
+        )
+        return reaches, batches
+
+    def multiply_adds(
+        self, base: BaseActivations, patches: Sequence[Patch]
+    ) -> tuple[float, float, float]:
+        """Convolution multiply-adds of `patches` (none of them None): by whole-
+        network inference, over each patch's exact reach (the ideal), and over
+        the regions the batches compute (each batch its largest for all)."""
+        self._check_patches(base, patches)
+        reaches, batches = self._plan_batches(base, patches)
+        whole = exact = batched = 0.0
+        for step, weight in zip(self._weighted_steps, self._step_weights, strict=True):
+            height, width = base.geometry.sizes[step.map_output]
+            reach = reaches[step.map_output]
+            whole += weight * height * width * len(patches)
+            exact += weight * float(((reach.y1 - reach.y0) * (reach.x1 - reach.x0)).sum())
+            for chunk in batches:
+                region = place(reach.subset(chunk), height, width, self.full_fraction)
+                batched += weight * region.height * region.width * len(chunk)
+        return whole, exact, batched
 
     # -- checks ------------------------------------------------------------------
     def _check_input(self, tensor: np.ndarray) -> None:
@@ -244,55 +269,3 @@ class IncrementalEngine:
                     f"patch {index} ({cols}x{rows} at y={y}, x={x}) reaches outside the "
                     f"{width}x{height} network input"
                 )
-
-
-def _input_reach(patches: Sequence[Patch], todo: list[int]) -> Reach:
-    y0 = np.array([patches[i][0] for i in todo], np.int64)
-    x0 = np.array([patches[i][1] for i in todo], np.int64)
-    y1 = y0 + np.array([patches[i][2].shape[1] for i in todo], np.int64)
-    x1 = x0 + np.array([patches[i][2].shape[2] for i in todo], np.int64)
-    return Reach(y0, y1, x0, x1, np.ones(len(todo), bool))
-
-
-def _batches(
-    reaches: dict[str, Reach],
-    steps: list[Step],
-    weights: list[float],
-    batch_size: int,
-    tolerance: float,
-) -> list[np.ndarray]:
-    """Positions of the patches, cut into batches of patches of like reach.
-
-    A batch computes, in every step, its largest patch's region for all of its
-    patches: the waste is what that costs beyond each patch's own region. The
-    patches are sorted by the size of their reach in the most expensive steps,
-    and a batch is closed when it is full or when taking the next patch would
-    make its cost (MAC-weighted region areas) exceed the patches' own by more
-    than `tolerance`.
-    """
-    count = len(next(iter(reaches.values())).changed)
-    if not steps:
-        return [np.arange(i, min(i + batch_size, count)) for i in range(0, count, batch_size)]
-    heights = np.stack([reaches[s.output].y1 - reaches[s.output].y0 for s in steps], axis=1)
-    widths = np.stack([reaches[s.output].x1 - reaches[s.output].x0 for s in steps], axis=1)
-    weight = np.asarray(weights, np.float64)
-    own = (heights * widths) @ weight
-    ranked = np.argsort(weight, kind="stable")  # cheapest first: lexsort's last key leads
-    order = np.lexsort([k for i in ranked for k in (widths[:, i], heights[:, i])])
-    batches, current = [], []
-    top_h = top_w = None
-    own_sum = 0.0
-    for index in order.tolist():
-        if current:
-            new_h, new_w = np.maximum(top_h, heights[index]), np.maximum(top_w, widths[index])
-            cost = (len(current) + 1) * float((new_h * new_w) @ weight)
-            if len(current) >= batch_size or cost > (1 + tolerance) * (own_sum + own[index]):
-                batches.append(np.array(current))
-                current = []
-        if not current:
-            new_h, new_w, own_sum = heights[index], widths[index], 0.0
-        current.append(index)
-        top_h, top_w = new_h, new_w
-        own_sum += own[index]
-    batches.append(np.array(current))
-    return batches

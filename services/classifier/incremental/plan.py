@@ -229,7 +229,9 @@ class GraphPlan:
         else:
             kernel = list(attrs["kernel_shape"])
         if len(kernel) != 2:
-            raise NotIncremental(f"{op.name}: a {len(kernel)}-D kernel; only 2-D maps are supported")
+            raise NotIncremental(
+                f"{op.name}: a {len(kernel)}-D kernel; only 2-D maps are supported"
+            )
         strides = list(attrs.get("strides", [1, 1]))
         dilations = list(attrs.get("dilations", [1, 1]))
         pads = list(attrs.get("pads", [0, 0, 0, 0]))

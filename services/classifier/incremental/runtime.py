@@ -22,50 +22,13 @@ short rows of the channels-first layout.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnxruntime as ort
 
-from services.classifier.incremental import kernels
 from services.classifier.incremental.plan import GraphPlan, Op, OpGeometry, Sliding
 from services.classifier.incremental.regions import Reach, Region, place
-
-SLIDING_KINDS = ("conv", "maxpool", "avgpool")
-
-
-@dataclass
-class Step:
-    ops: list[Op]
-    inputs: list[str]
-    output: str
-    session: ort.InferenceSession | None = None
-    # A sliding step whose map feeds only a GlobalAveragePool takes it in: its
-    # kernel returns the mean over the recomputed region, never the map itself.
-    pooled: bool = False
-
-    @property
-    def kind(self) -> str:
-        return self.ops[0].kind
-
-    @property
-    def head(self) -> Op:
-        return self.ops[0]
-
-    @property
-    def map_output(self) -> str:
-        """The map a sliding step makes (before the pooling it may take in)."""
-        return self.ops[-2].output if self.pooled else self.output
-
-
-@dataclass
-class Geometry:
-    """Everything that depends on the input size: map sizes and sliding geometry."""
-
-    sizes: dict[str, tuple[int, int]]
-    sliding: dict[str, OpGeometry]
-    avg_correction: dict[str, np.ndarray]
+from services.classifier.incremental.steps import SLIDING_KINDS, Geometry, Step
 
 
 @dataclass
@@ -92,76 +55,6 @@ class BaseActivations:
     def nbytes(self) -> int:
         arrays = [self.input, *self.tensors.values(), *self.padded.values(), *self.sums.values()]
         return sum(a.nbytes for a in arrays)
-
-
-def build_steps(plan: GraphPlan, threads: int) -> list[Step]:
-    """Group the plan's ops into steps and make the kernels of the sliding ones."""
-    consumers: dict[str, list[Op]] = {}
-    for op in plan.ops:
-        for name in op.inputs:
-            consumers.setdefault(name, []).append(op)
-    steps, taken = [], set()
-    for op in plan.ops:
-        if id(op) in taken:
-            continue
-        chain, pooled = [op], False
-        while op.kind in SLIDING_KINDS:
-            following = consumers.get(chain[-1].output, [])
-            if chain[-1].output == plan.output_name or len(following) != 1:
-                break
-            nxt = following[0]
-            pooled = nxt.kind == "gap" and op.kind in ("conv", "avgpool")
-            if not (pooled or nxt.kind == "pointwise") or len(nxt.inputs) != 1:
-                break
-            chain.append(nxt)
-            if pooled:
-                break
-        taken.update(id(o) for o in chain)
-        session = None
-        if op.kind in ("conv", "avgpool"):
-            session = kernels.kernel_session(plan, chain, threads)
-        steps.append(Step(chain, list(op.inputs), chain[-1].output, session, pooled))
-    return steps
-
-
-def live_sets(steps: list[Step], input_name: str, output_name: str) -> list[list[str]]:
-    """live[j]: tensors made before step j that step j or a later one (or the
-    output) reads: what a tail starting at step j takes as input."""
-    last_use = {output_name: len(steps)}
-    for index, step in enumerate(steps):
-        for name in step.inputs:
-            last_use[name] = index
-    made_at = {input_name: -1} | {s.output: i for i, s in enumerate(steps)}
-    return [
-        sorted(t for t, made in made_at.items() if made < j and last_use.get(t, -2) >= j)
-        for j in range(len(steps) + 1)
-    ]
-
-
-def propagate(
-    steps: list[Step], input_name: str, input_reach: Reach, geometry: Geometry
-) -> dict[str, Reach]:
-    """The reach of every patch in every tensor the steps make."""
-    reaches = {input_name: input_reach}
-    for step in steps:
-        first = reaches[step.inputs[0]]
-        height, width = geometry.sizes[step.output]
-        if step.kind in SLIDING_KINDS:
-            sliding = geometry.sliding[step.head.output]
-            reach = first.through(sliding.y, sliding.x, *geometry.sizes[step.map_output])
-            if step.pooled:
-                reaches[step.map_output] = reach
-                reach = reach.whole(1, 1)
-        elif step.kind in ("concat", "add"):
-            reach = first
-            for name in step.inputs[1:]:
-                reach = reach.union(reaches[name])
-        elif step.kind == "pointwise":
-            reach = first
-        else:  # global pooling and dense ops: any change reaches everything
-            reach = first.whole(height, width)
-        reaches[step.output] = reach
-    return reaches
 
 
 class BatchRun:
@@ -257,7 +150,9 @@ class BatchRun:
     def _global_average(self, step: Step) -> np.ndarray:
         name = step.inputs[0]
         values = self._values(name)
-        return self._pooled(step, name, self.regions[name], values.sum(axis=(1, 2), dtype=np.float64))
+        return self._pooled(
+            step, name, self.regions[name], values.sum(axis=(1, 2), dtype=np.float64)
+        )
 
     def _pooled(self, step: Step, name: str, region: Region, sums: np.ndarray) -> np.ndarray:
         """The global average of map `name` given the sums [B, C] of each patch's
@@ -430,22 +325,3 @@ def _pointwise(op: Op, values: np.ndarray, plan: GraphPlan) -> np.ndarray:
             constant = constant.reshape(-1)
         return (values + constant).astype(np.float32, copy=False)
     raise AssertionError(f"{node.op_type} is not point-wise")
-
-
-class TailSessions:
-    """The rest of the network from step j on, built the first time it is needed."""
-
-    def __init__(self, plan: GraphPlan, steps: list[Step], threads: int) -> None:
-        self.plan, self.steps, self.threads = plan, steps, threads
-        self._sessions: dict[int, ort.InferenceSession] = {}
-        self._lock = threading.Lock()
-
-    def get(self, index: int, live: list[str], maps: set[str]) -> ort.InferenceSession:
-        """`maps`: the live tensors that are maps (fed channels-last)."""
-        with self._lock:
-            session = self._sessions.get(index)
-            if session is None:
-                nodes = [op.node for step in self.steps[index:] for op in step.ops]
-                session = kernels.tail_session(self.plan, nodes, live, maps, self.threads)
-                self._sessions[index] = session
-            return session
