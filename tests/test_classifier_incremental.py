@@ -23,7 +23,12 @@ from services.classifier.incremental import (
 from services.classifier.incremental.steps import input_reach, propagate
 from services.classifier.model_graph import prepare_model
 from services.common.errors import InvalidInput
-from tests.support.synthetic_models import efficientnet_like, pooling_zoo, with_sigmoid
+from tests.support.synthetic_models import (
+    broadcast_add,
+    efficientnet_like,
+    pooling_zoo,
+    with_sigmoid,
+)
 
 GALLERY = [
     "baseball",
@@ -270,6 +275,32 @@ def test_unsupported_operator_falls_back_to_full_inference():
     assert np.allclose(got[1], full.run([output], {"input": tensor})[0][0], atol=1e-6)
 
 
+def test_two_threads_give_the_same_probabilities(model_path, photo_rgb, squeezenet):
+    _, full_scores = squeezenet
+    prepared = prepare_model(model_path)
+    engine = IncrementalEngine(prepared.model, prepared.input_name, prepared.scores_output, 2)
+    rgb = photo_rgb("baseball")
+    edits = telea_edits(rgb, [(0, 0, 48, 48), (96, 96, 48, 48), (179, 32, 48, 48)])
+    got, expected = incremental(engine, rgb, edits), full_inference(rgb, edits, full_scores)
+    assert max_probability_difference(got, expected) <= TOLERANCE
+
+
+def test_a_shape_that_rules_incremental_out_falls_back_and_says_why():
+    model = broadcast_add()
+    output = model.graph.output[0].name
+    engine = IncrementalEngine(model, "input", output)
+    assert engine.supported  # every operator is known ...
+    tensor = np.random.default_rng(4).normal(0, 1, (1, 3, 24, 24)).astype(np.float32)
+    base = engine.prepare(tensor)
+    assert not base.incremental  # ... but the Add broadcasts a [1, 4, 1, 1] term over the map
+    assert "Add broadcasts one map over another" in base.reason
+    patch = np.ones((3, 2, 2), np.float32)
+    edited = tensor.copy()
+    edited[0, :, 20:22, 0:2] = 1
+    expected = session(model).run([output], {"input": edited})[0][0]
+    assert np.allclose(engine.run(base, [(20, 0, patch)])[0], expected, atol=1e-6)
+
+
 def test_a_none_patch_is_the_base_image(squeezenet, photo_rgb):
     engine, _ = squeezenet
     base = engine.prepare(to_tensor(photo_rgb("beach")))
@@ -290,6 +321,7 @@ def test_a_none_patch_is_the_base_image(squeezenet, photo_rgb):
         ((0, 0, np.zeros((3, 4, 4), np.float64)), "float32"),
         ((0, 0, np.zeros((3, 0, 4), np.float32)), "empty"),
         ((0, 0), "not (y, x, values)"),
+        ((1.5, 0, np.zeros((3, 4, 4), np.float32)), "y and x must be integers"),
     ],
 )
 def test_bad_patches_are_refused_with_the_reason(patch, message, squeezenet, photo_rgb):
@@ -412,6 +444,7 @@ def test_bad_edits_are_refused():
         ((0, 0, np.zeros((5, 5), np.uint8)), "RGB"),
         ((0, 0, np.zeros((5, 5, 3), np.float32)), "8-bit RGB"),
         ((0, 0, np.zeros((0, 5, 3), np.uint8)), "empty"),
+        ((0.5, 0, np.zeros((5, 5, 3), np.uint8)), "x and y must be integers"),
     ]
     for edit, message in cases:
         with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):

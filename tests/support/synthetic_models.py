@@ -119,3 +119,15 @@ def with_sigmoid(size: int = 24) -> onnx.ModelProto:
     swish = g.node("Mul", [conv, g.node("Sigmoid", [conv])])
     out = g.node("Flatten", [g.node("GlobalAveragePool", [swish])], axis=1)
     return g.model(out, [1, 3, size, size])
+
+
+def broadcast_add(size: int = 24) -> onnx.ModelProto:
+    """A map plus its own global average ([N, C, 1, 1], broadcast over the map):
+    supported operators, but a change reaches the whole map through the pooled
+    term, so the engine runs such a model in full (and says why)."""
+    g = GraphBuilder(seed=4)
+    act = g.node("Relu", [g.conv("input", 3, 4, 3, pads=[1, 1, 1, 1])])
+    pooled = g.conv(g.node("GlobalAveragePool", [act]), 4, 4, 1)
+    summed = g.node("Add", [act, pooled])
+    out = g.node("Flatten", [g.node("GlobalAveragePool", [g.conv(summed, 4, 5, 3)])], axis=1)
+    return g.model(out, [1, 3, size, size])

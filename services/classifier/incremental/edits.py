@@ -124,6 +124,8 @@ def edit_patches(
 
 
 def _check_edit(index: int, x: int, y: int, pixels: np.ndarray, width: int, height: int) -> None:
+    if not all(isinstance(v, int | np.integer) for v in (x, y)):
+        raise InvalidInput(f"edit {index}: x and y must be integers")
     if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:
         raise InvalidInput(f"edit {index}: the new pixels must be 8-bit RGB")
     if pixels.ndim != 3 or pixels.shape[2] != 3:

@@ -255,6 +255,8 @@ class IncrementalEngine:
             if not isinstance(patch, tuple) or len(patch) != 3:
                 raise InvalidInput(f"patch {index} is not (y, x, values)")
             y, x, values = patch
+            if not all(isinstance(v, int | np.integer) for v in (y, x)):
+                raise InvalidInput(f"patch {index}: y and x must be integers")
             if not isinstance(values, np.ndarray) or values.ndim != 3 or values.dtype != np.float32:
                 raise InvalidInput(f"patch {index}: values must be a float32 array [C, h, w]")
             if values.shape[0] != channels:
