@@ -26,6 +26,7 @@ from services.common.errors import InvalidInput
 from tests.support.synthetic_models import (
     broadcast_add,
     efficientnet_like,
+    inception_like,
     pooling_zoo,
     with_sigmoid,
 )
@@ -207,7 +208,7 @@ def test_reach_holds_every_changed_activation_and_little_more(
         assert (y1 - y0) - (moved[0].max() + 1 - moved[0].min()) <= 2, name
         assert (x1 - x0) - (moved[1].max() + 1 - moved[1].min()) <= 2, name
         checked += 1
-    assert checked >= 30
+    assert checked >= 20  # every map the engine keeps
 
 
 def test_batches_do_little_more_work_than_the_windows_need(squeezenet, photo_rgb):
@@ -226,13 +227,17 @@ def test_batches_do_little_more_work_than_the_windows_need(squeezenet, photo_rgb
 
 
 @pytest.mark.parametrize(
-    "build", [efficientnet_like, pooling_zoo], ids=["efficientnet-like", "pooling-zoo"]
+    "build",
+    [efficientnet_like, pooling_zoo, inception_like],
+    ids=["efficientnet-like", "pooling-zoo", "inception-like"],
 )
 def test_synthetic_graphs_equal_full_inference(build):
     model = build()
     output = model.graph.output[0].name
     engine = IncrementalEngine(model, "input", output, batch_size=7)
     assert engine.supported, engine.reason
+    if build is inception_like:  # both blocks run as one kernel each
+        assert [s.kind for s in engine.steps].count("branches") == 2
     full = session(model)
     _, channels, height, width = (
         d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim

@@ -112,6 +112,29 @@ def pooling_zoo(height: int = 40, width: int = 47) -> onnx.ModelProto:
     return g.model(out, [1, 3, height, width])
 
 
+def inception_like(height: int = 30, width: int = 37) -> onnx.ModelProto:
+    """Sibling convolutions of one input joined by a Concat, as in SqueezeNet's
+    fire modules and Inception blocks: 1x1, 3x3, 5x5, an asymmetric 3x3, a
+    dilated 3x3 and an even 4x4 kernel with SAME_UPPER padding, twice in a row
+    (the second block after a strided convolution)."""
+    g = GraphBuilder(seed=5)
+    x = g.node("Relu", [g.conv("input", 3, 8, 3, pads=[1, 1, 1, 1])])
+    for block in range(2):
+        branches = [
+            g.node("Relu", [g.conv(x, 8, 4, 1)]),
+            g.node("Relu", [g.conv(x, 8, 4, 3, pads=[1, 1, 1, 1])]),
+            g.conv(x, 8, 2, 5, pads=[2, 2, 2, 2]),
+            g.node("Clip", [g.conv(x, 8, 2, 3, pads=[0, 0, 2, 2]), g.const(0.0), g.const(6.0)]),
+            g.conv(x, 8, 2, 3, dilations=[2, 2], pads=[2, 2, 2, 2]),
+            g.conv(x, 8, 2, 4, auto_pad="SAME_UPPER"),
+        ]
+        x = g.conv(g.node("Concat", branches, axis=1), 16, 8, 1)
+        if block == 0:
+            x = g.node("Relu", [g.conv(x, 8, 8, 3, strides=[2, 2], pads=[1, 1, 1, 1])])
+    out = g.node("Flatten", [g.node("GlobalAveragePool", [x])], axis=1)
+    return g.model(out, [1, 3, height, width])
+
+
 def with_sigmoid(size: int = 24) -> onnx.ModelProto:
     """A swish activation (x * sigmoid(x)): operators the engine does not support."""
     g = GraphBuilder(seed=3)

@@ -10,7 +10,7 @@ import onnx
 
 from services.classifier.incremental import kernels
 from services.classifier.incremental.cache import ActivationCache, content_key
-from services.classifier.incremental.plan import GraphPlan, NotIncremental
+from services.classifier.incremental.plan import GraphPlan, NotIncremental, OpGeometry, Sliding
 from services.classifier.incremental.regions import place
 from services.classifier.incremental.runtime import BaseActivations, BatchRun
 from services.classifier.incremental.steps import (
@@ -70,9 +70,14 @@ class IncrementalEngine:
             self.steps = build_steps(self.plan, threads)
             self.live = live_sets(self.steps, input_name, output_name)
             self.tails = TailSessions(self.plan, self.steps, threads)
-            self._weighted_steps = [s for s in self.steps if s.kind == "conv"]
+            # Multiply-adds per output position of each convolution step.
+            self._weighted_steps = [s for s in self.steps if s.kind in ("conv", "branches")]
             self._step_weights = [
-                float(self.plan.initializers[s.head.node.input[1]].size)
+                sum(
+                    float(self.plan.initializers[op.node.input[1]].size)
+                    for op in s.ops
+                    if op.kind == "conv"
+                )
                 for s in self._weighted_steps
             ]
             # Every step's output, and the maps whose global pooling a step took in.
@@ -126,8 +131,8 @@ class IncrementalEngine:
         base = BaseActivations(key, tensor, tensors, output, geometry)
         for step in self.steps:
             name = step.inputs[0]
-            if step.kind in ("conv", "maxpool", "avgpool"):
-                sliding = geometry.sliding[step.head.output]
+            if step.kind in ("conv", "maxpool", "avgpool", "branches"):
+                sliding = geometry.sliding[step.key]
                 value = -np.inf if step.kind == "maxpool" else 0.0
                 pads = (sliding.margins_y, sliding.margins_x, (0, 0))
                 base.padded[(name, sliding.margins_y, sliding.margins_x, value)] = np.pad(
@@ -157,10 +162,25 @@ class IncrementalEngine:
             return geometry
 
     def _new_geometry(self, shapes: dict[str, tuple[int, ...]]) -> Geometry:
-        for step in self.steps:  # fused point-wise ops keep their input's shape
-            shapes.update({o.output: shapes[step.map_output] for o in step.ops[:-1]})
+        for step in self.steps:  # the maps fused ops make in between, not cached
+            if step.kind == "branches":
+                n, _, height, width = shapes[step.output]
+                for chain in step.branches:
+                    channels = self.plan.initializers[chain[0].node.input[1]].shape[0]
+                    for op in chain:
+                        shapes.setdefault(op.output, (n, channels, height, width))
+            else:
+                for op in step.ops[:-1]:
+                    shapes.setdefault(op.output, shapes[step.map_output])
         sizes = {n: (s[2], s[3]) if len(s) == 4 else (1, 1) for n, s in shapes.items()}
         sliding = self.plan.specialise(shapes)
+        for step in self.steps:
+            if step.kind == "branches":
+                sliding[step.key] = _window_of(
+                    [sliding[c[0].output] for c in step.branches],
+                    shapes[step.inputs[0]][2:],
+                    shapes[step.output][2:],
+                )
         corrections = {}
         for step in self.steps:
             if step.kind == "avgpool":
@@ -271,3 +291,16 @@ class IncrementalEngine:
                     f"patch {index} ({cols}x{rows} at y={y}, x={x}) reaches outside the "
                     f"{width}x{height} network input"
                 )
+
+
+def _window_of(branches: list[OpGeometry], in_size, out_size) -> OpGeometry:
+    """One stride-1 window that holds what every branch's kernel reads around an
+    output position: from the largest reach before it to the largest after."""
+    axes = []
+    for axis in ("y", "x"):
+        own = [getattr(b, axis) for b in branches]
+        before = max(a.pad_begin for a in own)
+        after = max(a.extent - 1 - a.pad_begin for a in own)
+        axes.append(Sliding(before + after + 1, 1, 1, before, max(a.pad_end for a in own)))
+    margins = [a.margins(n, m) for a, n, m in zip(axes, in_size, out_size, strict=True)]
+    return OpGeometry(axes[0], axes[1], margins[0], margins[1])

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from services.classifier.incremental.plan import GraphPlan, Op
 
@@ -41,10 +41,13 @@ def subgraph_session(
     inputs: Iterable[str],
     outputs: Iterable[str],
     threads: int,
+    constants: Sequence[onnx.TensorProto] = (),
 ) -> ort.InferenceSession:
-    """A session running `nodes` from `inputs` (float tensors of any shape) to `outputs`."""
+    """A session running `nodes` from `inputs` (float tensors of any shape) to
+    `outputs`, with the model's weights they use and `constants` of its own."""
     used = {name for node in nodes for name in node.input}
     initializers = [i for i in plan.model.graph.initializer if i.name in used]
+    initializers += list(constants)
     graph = helper.make_graph(
         list(nodes),
         "incremental_part",
@@ -85,6 +88,34 @@ def kernel_session(plan: GraphPlan, ops: Sequence[Op], threads: int) -> ort.Infe
         nodes.append(op.node)
     nodes.append(helper.make_node("Transpose", [ops[-1].output], ["y"], perm=[0, 2, 3, 1]))
     return subgraph_session(plan, nodes, ["x"], ["y"], threads)
+
+
+def branches_session(
+    plan: GraphPlan, branches: Sequence[Sequence[Op]], concat: Op, threads: int
+) -> ort.InferenceSession:
+    """Kernel for sibling stride-1 convolutions of one input (each with its
+    point-wise ops) and the Concat of their outputs, channels last like
+    kernel_session. Input "x" is the window the widest kernel reads around the
+    output region; each branch takes the part of it its own kernel reads."""
+    axes = [plan.sliding_axes(chain[0], (64, 64)) for chain in branches]
+    reach_before = [max(a[i].pad_begin for a in axes) for i in range(2)]
+    reach_after = [max(a[i].extent - 1 - a[i].pad_begin for a in axes) for i in range(2)]
+    nodes = [helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2])]
+    constants = []
+    for index, (chain, own) in enumerate(zip(branches, axes, strict=True)):
+        starts = [reach_before[i] - own[i].pad_begin for i in range(2)]
+        # Slice ends counted from the end of the window: its size varies by batch.
+        trims = [reach_after[i] - (own[i].extent - 1 - own[i].pad_begin) for i in range(2)]
+        ends = [-trim if trim else np.iinfo(np.int64).max for trim in trims]
+        names = [f"branch{index}_{what}" for what in ("starts", "ends", "axes")]
+        for name, values in zip(names, (starts, ends, [2, 3]), strict=True):
+            constants.append(numpy_helper.from_array(np.array(values, np.int64), name))
+        nodes.append(helper.make_node("Slice", ["x_nchw", *names], [f"branch{index}_x"]))
+        nodes.append(unpadded_node(chain[0], f"branch{index}_x", chain[0].output))
+        nodes.extend(op.node for op in chain[1:])
+    nodes.append(concat.node)
+    nodes.append(helper.make_node("Transpose", [concat.output], ["y"], perm=[0, 2, 3, 1]))
+    return subgraph_session(plan, nodes, ["x"], ["y"], threads, constants)
 
 
 def tail_session(

@@ -215,14 +215,15 @@ class GraphPlan:
             if op.kind not in ("conv", "maxpool", "avgpool"):
                 continue
             in_shape, out_shape = shapes[op.inputs[0]], shapes[op.output]
-            axes = self._axes(op, in_shape[2:])
+            axes = self.sliding_axes(op, in_shape[2:])
             margins = [
                 ax.margins(n, m) for ax, n, m in zip(axes, in_shape[2:], out_shape[2:], strict=True)
             ]
             geometry[op.output] = OpGeometry(axes[0], axes[1], margins[0], margins[1])
         return geometry
 
-    def _axes(self, op: Op, in_size: tuple[int, ...]) -> list[Sliding]:
+    def sliding_axes(self, op: Op, in_size: tuple[int, ...]) -> list[Sliding]:
+        """The (y, x) geometry of a sliding op on an input map of in_size (H, W)."""
         attrs = op.attrs
         if op.kind == "conv":
             kernel = list(self.initializers[op.node.input[1]].shape[2:])

@@ -1,8 +1,9 @@
 """The incremental runtime: a base image's cached activations, then, for a batch
 of patches, a gather-compute-scatter per step of the plan.
 
-A *step* is one op of the plan, or a sliding op (Conv, MaxPool, AveragePool)
-with the point-wise ops that follow it fused in. For a batch, each step:
+A *step* (see steps.py) is one op of the plan, or a sliding op with the
+point-wise ops after it, or sibling convolutions and their Concat. For a
+batch, each step:
 - gathers, per patch, the input window its recomputed output region reads:
   the base map's values (from a copy padded with zeros, or -inf before a
   MaxPool) with the patch's own recomputed input region laid over them;
@@ -10,8 +11,8 @@ with the point-wise ops that follow it fused in. For a batch, each step:
   convolutions and average pooling; NumPy for max pooling, point-wise ops, Add
   and the global pooling, which is updated from the base's cached sums);
 - keeps the result as that tensor's region for the next steps to gather from.
-A Concat is never copied: its region is the list of its parts, and whoever
-reads it gathers the parts straight into place. As soon as every tensor still
+A Concat that is a step of its own is never copied: its region is the list of
+its parts, and whoever reads it gathers the parts straight into place. As soon as every tensor still
 needed covers whole maps, the rest of the network (the *tail*) runs as one
 ordinary ONNX Runtime batch.
 
@@ -106,7 +107,7 @@ class BatchRun:
             self.regions[step.output] = region
             self.parts[step.output] = self._concat_parts(step)
             return
-        if step.kind in SLIDING_KINDS:
+        if step.kind in SLIDING_KINDS or step.kind == "branches":
             values = self._sliding(step, region)
         elif step.kind == "pointwise":
             region = self.regions[step.inputs[0]]
@@ -127,7 +128,7 @@ class BatchRun:
         return parts
 
     def _sliding(self, step: Step, region: Region) -> np.ndarray:
-        sliding = self.base.geometry.sliding[step.head.output]
+        sliding = self.base.geometry.sliding[step.key]
         top, rows = sliding.y.reads(region.top, region.height)
         left, cols = sliding.x.reads(region.left, region.width)
         pad = -np.inf if step.kind == "maxpool" else 0.0
@@ -139,7 +140,7 @@ class BatchRun:
                 values = _pointwise(op, values, self.plan)
             return values
         values = step.session.run(None, {"x": gathered})[0]
-        correction = self.base.geometry.avg_correction.get(step.head.output)
+        correction = self.base.geometry.avg_correction.get(step.key)
         if correction is not None:
             tops, lefts = region.top.tolist(), region.left.tolist()
             for i in range(self.count):

@@ -2,7 +2,10 @@
 
 A *step* is one op of the plan, or a sliding op (Conv, MaxPool, AveragePool)
 with the point-wise ops that follow it fused into one ONNX Runtime kernel, and
-with the GlobalAveragePool after it when it is the only reader of the map.
+with the GlobalAveragePool after it when it is the only reader of the map; or
+stride-1 sibling convolutions of one input and the Concat that alone reads
+them (a fire module's expand layers), one kernel computing every branch on the
+Concat's region from the one window the widest kernel reads.
 Here also: which tensors a tail starting at each step takes (`live_sets`), how
 far each patch's change reaches in every tensor (`propagate`), how patches are
 grouped into batches (`batches_of_like_reach`), and the tails themselves.
@@ -33,10 +36,19 @@ class Step:
     # A sliding step whose map feeds only a GlobalAveragePool takes it in: its
     # kernel returns the mean over the recomputed region, never the map itself.
     pooled: bool = False
+    # Sibling convolutions of one input whose outputs only a Concat reads (a
+    # SqueezeNet fire module's expand 1x1 and 3x3, an Inception block): one
+    # kernel computes every branch on the Concat's region from one window.
+    branches: list[list[Op]] | None = None
 
     @property
     def kind(self) -> str:
-        return self.ops[0].kind
+        return "branches" if self.branches else self.ops[0].kind
+
+    @property
+    def key(self) -> str:
+        """Where Geometry.sliding keeps this step's window arithmetic."""
+        return self.output if self.branches else self.ops[0].output
 
     @property
     def head(self) -> Op:
@@ -80,11 +92,49 @@ def build_steps(plan: GraphPlan, threads: int) -> list[Step]:
             if pooled:
                 break
         taken.update(id(o) for o in chain)
-        session = None
-        if op.kind in ("conv", "avgpool"):
-            session = kernels.kernel_session(plan, chain, threads)
-        steps.append(Step(chain, list(op.inputs), chain[-1].output, session, pooled))
+        steps.append(Step(chain, list(op.inputs), chain[-1].output, None, pooled))
+    steps = _merge_branches(plan, steps)
+    for step in steps:
+        if step.kind == "branches":
+            step.session = kernels.branches_session(plan, step.branches, step.ops[-1], threads)
+        elif step.kind in ("conv", "avgpool"):
+            step.session = kernels.kernel_session(plan, step.ops, threads)
     return steps
+
+
+def _merge_branches(plan: GraphPlan, steps: list[Step]) -> list[Step]:
+    """Each Concat whose every input is a stride-1 convolution step of one same
+    input tensor, read by nothing else, becomes one step with those branches."""
+    readers: dict[str, int] = {}
+    for step in steps:
+        for name in step.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    made_by = {step.output: step for step in steps}
+    merged: list[Step] = []
+    absorbed: set[int] = set()
+    for step in steps:
+        if step.kind == "concat":
+            branches = [made_by.get(name) for name in step.inputs]
+            if all(_branch_of(plan, b, readers) for b in branches):
+                sources = {b.inputs[0] for b in branches}
+                if len(sources) == 1 and len(branches) == len(set(map(id, branches))):
+                    absorbed.update(id(b) for b in branches)
+                    ops = [op for b in branches for op in b.ops] + step.ops
+                    fused = Step(
+                        ops, [sources.pop()], step.output, branches=[b.ops for b in branches]
+                    )
+                    merged = [m for m in merged if id(m) not in absorbed]
+                    merged.append(fused)
+                    continue
+        merged.append(step)
+    return merged
+
+
+def _branch_of(plan: GraphPlan, step: Step | None, readers: dict[str, int]) -> bool:
+    if step is None or step.kind != "conv" or step.pooled or step.output == plan.output_name:
+        return False
+    strides = step.head.attrs.get("strides", [1, 1])
+    return list(strides) == [1, 1] and readers.get(step.output) == 1
 
 
 def live_sets(steps: list[Step], input_name: str, output_name: str) -> list[list[str]]:
@@ -109,8 +159,8 @@ def propagate(
     for step in steps:
         first = reaches[step.inputs[0]]
         height, width = geometry.sizes[step.output]
-        if step.kind in SLIDING_KINDS:
-            sliding = geometry.sliding[step.head.output]
+        if step.kind in SLIDING_KINDS or step.kind == "branches":
+            sliding = geometry.sliding[step.key]
             reach = first.through(sliding.y, sliding.x, *geometry.sizes[step.map_output])
             if step.pooled:
                 reaches[step.map_output] = reach
