@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 
 from services.classifier.incremental import kernels
 from services.classifier.incremental.cache import ActivationCache, content_key
@@ -51,19 +52,18 @@ class IncrementalEngine:
         # A region covering this much of its map is computed as the whole map,
         # so the rest of the network can run as one plain batch sooner.
         self.full_fraction = full_fraction
-        # How much more work than each patch's own a batch may do (see _batches).
+        # How much more work than its patches' own a batch may do
+        # (see steps.batches_of_like_reach).
         self.tolerance = tolerance
         self.cache: ActivationCache[BaseActivations] = ActivationCache(cache_bytes)
-        self._geometry: dict[tuple[int, ...], Geometry] = {}
+        # Per input shape: its geometry, or why it cannot run incrementally.
+        self._geometry: dict[tuple[int, ...], Geometry | NotIncremental] = {}
         self._lock = threading.Lock()
         inputs = {i.name: i for i in model.graph.input}
         if input_name not in inputs:
             raise ValueError(f"the model has no input {input_name!r}")
         self._input_info = inputs[input_name]
-        # Whole-network inference: the fallback, and the base image's own output.
-        self._full = kernels.subgraph_session(
-            self.plan, list(model.graph.node), [input_name], [output_name], threads
-        )
+        self._full_session: ort.InferenceSession | None = None
         self.steps: list[Step] = []
         self.live: list[list[str]] = []
         if self.plan.supported:
@@ -84,6 +84,17 @@ class IncrementalEngine:
             names = [n for s in self.steps for n in (s.map_output, s.output)]
             self._cached = list(dict.fromkeys(names))
             self._activations = kernels.activations_session(self.plan, self._cached, threads)
+
+    @property
+    def _full(self) -> ort.InferenceSession:
+        """Whole-network inference, for the bases that cannot run incrementally."""
+        with self._lock:
+            if self._full_session is None:
+                nodes = list(self.plan.model.graph.node)
+                self._full_session = kernels.subgraph_session(
+                    self.plan, nodes, [self.plan.input_name], [self.plan.output_name], self.threads
+                )
+            return self._full_session
 
     @property
     def supported(self) -> bool:
@@ -239,6 +250,8 @@ class IncrementalEngine:
         network inference, over each patch's exact reach (the ideal), and over
         the regions the batches compute (each batch its largest for all)."""
         self._check_patches(base, patches)
+        if not base.incremental or any(p is None for p in patches):
+            raise ValueError("multiply_adds needs an incremental base and no None patches")
         reaches, batches = self._plan_batches(base, patches)
         whole = exact = batched = 0.0
         for step, weight in zip(self._weighted_steps, self._step_weights, strict=True):

@@ -1,13 +1,16 @@
 """The ONNX Runtime sessions the incremental runtime calls.
 
-- a *kernel* per sliding op (Conv, MaxPool, AveragePool), with the point-wise
-  ops that follow it fused in: the same weights and attributes but no padding
-  and no ceil_mode, run on patches gathered from padded caches, so the context
-  a patch's kernel reads (zeros for Conv, -inf for MaxPool) is part of its input;
+- a *kernel* per convolution or average pooling, with the point-wise ops after
+  it (and a global average pool, when it alone reads the map) fused in: the
+  same weights and attributes but no padding and no ceil_mode, run on windows
+  gathered from zero-padded caches, so the context a patch's kernel reads is
+  part of its input (max pooling needs no session: NumPy does it);
+- a *branches* kernel for sibling convolutions of one input and their Concat;
 - the *activations* session: the whole model, returning every tensor the
   runtime caches for a base image;
 - a *tail* per cut point: the rest of the network from a set of whole maps, run
   as one batch once the changed regions cover every map.
+Kernels take and give maps channels-last ([N, H, W, C]).
 """
 
 from __future__ import annotations

@@ -85,11 +85,12 @@ def build_steps(plan: GraphPlan, threads: int) -> list[Step]:
             if chain[-1].output == plan.output_name or len(following) != 1:
                 break
             nxt = following[0]
-            pooled = nxt.kind == "gap" and op.kind in ("conv", "avgpool")
-            if not (pooled or nxt.kind == "pointwise") or len(nxt.inputs) != 1:
+            takes_pool = nxt.kind == "gap" and op.kind in ("conv", "avgpool")
+            if not (takes_pool or nxt.kind == "pointwise") or len(nxt.inputs) != 1:
                 break
             chain.append(nxt)
-            if pooled:
+            if takes_pool:
+                pooled = True
                 break
         taken.update(id(o) for o in chain)
         steps.append(Step(chain, list(op.inputs), chain[-1].output, None, pooled))
