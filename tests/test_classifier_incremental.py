@@ -22,7 +22,7 @@ from services.classifier.incremental import (
 )
 from services.classifier.incremental.steps import input_reach, propagate
 from services.classifier.model_graph import prepare_model
-from services.common.errors import InvalidInput
+from common.errors import InvalidInput
 from tests.support.synthetic_models import (
     broadcast_add,
     efficientnet_like,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.errors import InvalidInput
+from common.errors import InvalidInput
 
 # An edit: (x, y, new pixels [h, w, 3] uint8) in the request image's pixels.
 ImageEdit = tuple[int, int, np.ndarray]

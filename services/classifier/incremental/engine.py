@@ -24,7 +24,7 @@ from services.classifier.incremental.steps import (
     live_sets,
     propagate,
 )
-from services.common.errors import InvalidInput
+from common.errors import InvalidInput
 
 Patch = tuple[int, int, np.ndarray] | None
 
