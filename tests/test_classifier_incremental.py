@@ -12,8 +12,10 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
+from common.errors import InvalidInput
 from gateway.explain.core import WindowGrid, axis_positions, default_stride, default_window
 from services.classifier import preprocess
+from services.classifier.edits import ImageEdit
 from services.classifier.incremental import (
     ActivationCache,
     IncrementalEngine,
@@ -22,7 +24,6 @@ from services.classifier.incremental import (
 )
 from services.classifier.incremental.steps import input_reach, propagate
 from services.classifier.model_graph import prepare_model
-from common.errors import InvalidInput
 from tests.support.synthetic_models import (
     broadcast_add,
     efficientnet_like,
@@ -95,13 +96,15 @@ def telea_edits(rgb: np.ndarray, rects) -> list[tuple[int, int, np.ndarray]]:
     return edits
 
 
+def with_edit(rgb: np.ndarray, edit: tuple[int, int, np.ndarray]) -> np.ndarray:
+    x, y, pixels = edit
+    edited = rgb.copy()
+    edited[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
+    return edited
+
+
 def full_inference(rgb, edits, full_scores) -> np.ndarray:
-    batch = []
-    for x, y, pixels in edits:
-        edited = rgb.copy()
-        edited[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
-        batch.append(to_tensor(edited)[0])
-    return full_scores(np.stack(batch))
+    return full_scores(np.stack([to_tensor(with_edit(rgb, edit))[0] for edit in edits]))
 
 
 def incremental(engine, rgb, edits) -> np.ndarray:
@@ -155,6 +158,17 @@ def test_edits_of_any_size_and_place_equal_full_inference(rects, photo_rgb, sque
     got, expected = incremental(engine, rgb, edits), full_inference(rgb, edits, full_scores)
     assert max_probability_difference(got, expected) <= TOLERANCE
     assert np.abs(got - engine.prepare(to_tensor(rgb)).output).max() > 1e-3
+
+
+def test_edits_of_the_classify_edits_core_are_accepted(photo_rgb, squeezenet):
+    engine, full_scores = squeezenet
+    rgb = photo_rgb("sailboat")
+    edits = telea_edits(rgb, [(60, 70, 40, 30)])
+    x, y, pixels = edits[0]
+    image_edit = ImageEdit(x, y, pixels.shape[1], pixels.shape[0], pixels)
+    base = engine.prepare(to_tensor(rgb))
+    got = engine.run(base, edit_patches(rgb, [image_edit], geometry_of(rgb), to_tensor))
+    assert max_probability_difference(got, full_inference(rgb, edits, full_scores)) <= TOLERANCE
 
 
 def test_results_keep_the_order_of_the_patches(photo_rgb, squeezenet):
@@ -264,6 +278,48 @@ def test_synthetic_graphs_equal_full_inference(build):
     assert np.abs(got - np.stack(expected)).max() <= 1e-4 * max(1.0, np.abs(expected).max())
 
 
+def lite0_preprocess(rgb: np.ndarray) -> np.ndarray:
+    """EfficientNet-Lite0's card: shorter side to 256, centre crop 224, (x - 127) / 128."""
+    resized = preprocess.resize_for_network(rgb, 256)
+    height, width = resized.shape[:2]
+    top, left = (height - 224) // 2, (width - 224) // 2
+    crop = resized[top : top + 224, left : left + 224].astype(np.float32)
+    return np.ascontiguousarray(((crop - 127.0) / 128.0).transpose(2, 0, 1)[None])
+
+
+@pytest.fixture(scope="module")
+def lite0(tmp_path_factory):
+    from services.classifier.converters.efficientnet_lite import build_efficientnet_lite0
+
+    path = build_efficientnet_lite0(tmp_path_factory.mktemp("lite0") / "efficientnet-lite0.onnx")
+    return onnx.load(str(path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("photo", ["lighthouse", "hockey"])
+def test_efficientnet_lite0_equals_full_inference(photo, lite0, photo_rgb):
+    engine = IncrementalEngine(lite0, "input", "logits")
+    assert engine.supported, engine.reason
+    rgb = photo_rgb(photo)
+    grid = [
+        (x, y, 48, 48) for y in axis_positions(227, 48, 16) for x in axis_positions(227, 48, 16)
+    ]
+    # Two strips the centre crop hides: they change nothing the network sees.
+    edits = telea_edits(rgb, [*grid, (0, 0, 10, 227), (220, 30, 7, 100)])
+    geometry = InputGeometry.centre_crop((227, 227), (256, 256), (224, 224))
+    patches = edit_patches(rgb, edits, geometry, lite0_preprocess)
+    assert patches[-1] is None and patches[-2] is None
+    got = engine.run(engine.prepare(lite0_preprocess(rgb)), patches)
+    full = session(lite0)
+    expected = []
+    for start in range(0, len(edits), 16):
+        batch = [lite0_preprocess(with_edit(rgb, e))[0] for e in edits[start : start + 16]]
+        expected.append(full.run(["logits"], {"input": np.stack(batch)})[0])
+    expected = np.concatenate(expected)
+    assert max_probability_difference(got, expected) <= TOLERANCE
+    assert np.array_equal(got[-1], engine.prepare(lite0_preprocess(rgb)).output)
+
+
 def test_unsupported_operator_falls_back_to_full_inference():
     model = with_sigmoid()
     output = model.graph.output[0].name
@@ -349,6 +405,13 @@ def test_bad_base_inputs_are_refused(squeezenet):
     )
     with pytest.raises(InvalidInput, match="64 as height; the model takes 48"):
         fixed.prepare(np.zeros((1, 3, 64, 48), np.float32))
+
+
+def test_warm_up_builds_the_tails_and_leaves_the_cache_alone(model_path):
+    prepared = prepare_model(model_path)
+    engine = IncrementalEngine(prepared.model, prepared.input_name, prepared.scores_output)
+    engine.warm_up(256, 256)
+    assert len(engine.tails._sessions) >= 1 and len(engine.cache) == 0
 
 
 def test_base_activations_are_cached_by_content(squeezenet, photo_rgb):

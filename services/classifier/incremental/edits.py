@@ -15,13 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from common.errors import InvalidInput
 
-# An edit: (x, y, new pixels [h, w, 3] uint8) in the request image's pixels.
-ImageEdit = tuple[int, int, np.ndarray]
+# An edit: (x, y, new pixels [h, w, 3] uint8) in the request image's pixels, or
+# anything with those as attributes x, y and rgb (services.classifier.edits.ImageEdit).
+ImageEdit = tuple[int, int, np.ndarray] | Any
 Preprocess = Callable[[np.ndarray], np.ndarray]  # HxWx3 uint8 -> float32 [1, C, H, W]
 
 BILINEAR_SUPPORT = 1.0
@@ -105,7 +107,8 @@ def edit_patches(
         )
     edited = base_rgb.copy()
     patches: list[tuple[int, int, np.ndarray] | None] = []
-    for index, (x, y, pixels) in enumerate(edits):
+    for index, edit in enumerate(edits):
+        x, y, pixels = edit if isinstance(edit, tuple) else (edit.x, edit.y, edit.rgb)
         _check_edit(index, x, y, pixels, width, height)
         rows, cols = pixels.shape[:2]
         rect = geometry.network_rect(x, y, cols, rows)
