@@ -12,6 +12,9 @@ results equal full inference up to float rounding (tests: within 1e-4).
 Interface::
 
     engine = IncrementalEngine(model, input_name, output_name, threads=1)
+                                     # threads: the base run's ONNX Runtime threads; the
+                                     # edits' batches run that many at once, each kernel
+                                     # on one thread (short runs gain nothing from a pool)
     engine.supported, engine.reason  # False + "operator Transpose is not supported":
                                      # run() then does full inference per edit
     base = engine.prepare(tensor)    # float32 [1, C, H, W] network input; runs the
@@ -19,6 +22,7 @@ Interface::
     out = engine.run(base, patches)  # patches: (y, x, float32 [C, h, w]) in network-
                                      # input coordinates, or None for "no change";
                                      # out: the output tensor, one row per patch
+    engine.warm_up(height, width)    # builds what a first real call would wait for
 
     geometry = InputGeometry(image_size=(227, 227), resized_size=(256, 256))
     patches = edit_patches(base_rgb, [(x, y, rgb), ...], geometry, preprocess)

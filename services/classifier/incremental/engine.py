@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnx
@@ -67,9 +68,12 @@ class IncrementalEngine:
         self.steps: list[Step] = []
         self.live: list[list[str]] = []
         if self.plan.supported:
-            self.steps = build_steps(self.plan, threads)
+            # Kernels and tails run on one thread each; with more threads, that
+            # many batches run at once (their runs release the GIL). Short runs
+            # gain little from a thread pool and pay for waking it every time.
+            self.steps = build_steps(self.plan, 1)
             self.live = live_sets(self.steps, input_name, output_name)
-            self.tails = TailSessions(self.plan, self.steps, threads)
+            self.tails = TailSessions(self.plan, self.steps, 1)
             # Multiply-adds per output position of each convolution step.
             self._weighted_steps = [s for s in self.steps if s.kind in ("conv", "branches")]
             self._step_weights = [
@@ -243,11 +247,19 @@ class IncrementalEngine:
                 rows[chunk] = self._full.run(None, {self.plan.input_name: batch})[0]
             return rows
         reaches, batches = self._plan_batches(base, [patches[i] for i in todo])
-        for chunk in batches:  # positions in `todo`
+
+        def run_batch(chunk: np.ndarray) -> None:  # chunk: positions in `todo`
             batch_reaches = {name: reach.subset(chunk) for name, reach in reaches.items()}
             indices = [todo[p] for p in chunk]
             overlays = [patches[i] for i in indices]
             rows[indices] = BatchRun(self, base, batch_reaches).run(overlays)
+
+        if self.threads == 1 or len(batches) == 1:
+            for chunk in batches:
+                run_batch(chunk)
+        else:
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="incremental") as pool:
+                list(pool.map(run_batch, batches))
         return rows
 
     def _plan_batches(self, base: BaseActivations, patches: Sequence[Patch]):
@@ -257,8 +269,10 @@ class IncrementalEngine:
             input_reach(patches, list(range(len(patches)))),
             base.geometry,
         )
+        # At least one batch per thread when there are patches enough.
+        size = min(self.batch_size, max(1, -(-len(patches) // self.threads)))
         batches = batches_of_like_reach(
-            reaches, self._weighted_steps, self._step_weights, self.batch_size, self.tolerance
+            reaches, self._weighted_steps, self._step_weights, size, self.tolerance
         )
         return reaches, batches
 

@@ -31,10 +31,6 @@ def session_options(threads: int) -> ort.SessionOptions:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads > 1:
-        # Dozens of kernel sessions each own a pool; spinning pools would fight
-        # over the cores between their short runs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
