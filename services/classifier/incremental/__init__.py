@@ -27,6 +27,15 @@ Interface::
     geometry = InputGeometry(image_size=(227, 227), resized_size=(256, 256))
     patches = edit_patches(base_rgb, [(x, y, rgb), ...], geometry, preprocess)
 
+Tuning (keyword arguments of IncrementalEngine): `batch_size` (16) patches per
+batch at most; `tolerance` (0.1) how much more work than its patches' own a
+batch may do, since it computes its largest region for all; `full_fraction`
+(1.0) the share of a map from which a region is computed whole, so the plain
+tail takes over sooner (0.6 suits EfficientNet-Lite0, 1.0 SqueezeNet);
+`cache_bytes` (256 MiB) for the base activations.
+`engine.multiply_adds(base, patches)` gives the convolution work of whole-
+network inference, of each patch's exact field and of the batches' regions.
+
 `edit_patches` turns edits of the request image (a rectangle's new RGB pixels)
 into network-input patches: the rectangle mapped through the resize, widened
 by the resize filter's support, shifted by any crop (an edit outside the crop
