@@ -59,7 +59,7 @@ export function paintField(canvas, field, scheme, scale) {
   let clipped = 0;
   for (let p = 0; p < field.values.length; p++) {
     const v = field.values[p];
-    if (Math.abs(v) > scale) clipped++;
+    if (Math.abs(v) > scale * 1.001) clipped++; // beyond 8-bit rounding
     colourInto(image.data, p * 4, v, scale, scheme);
   }
   const tile = makeCanvas(field.width, field.height);

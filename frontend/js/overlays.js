@@ -127,11 +127,15 @@ export class MapOverlay {
       const n = paintField(canvas, { values: mapValues(cam), width: cam.width, height: cam.height }, SCHEMES.evidence, scale);
       if (entry === stages.onModified && entry !== stages.original) clipped = n;
     }
-    const ratio = base.max > 0 ? ` (${Math.round((100 * now.max) / base.max)}% of the original's)` : '';
-    this.#legend(SCHEMES.evidence, '0', formatNumber(scale),
-      `Evidence for “${label}”: the class activation map, the model's score per place (Σ w·f, before the bias). `
-      + `Both images on the original's scale, 0 to its peak ${formatNumber(base.max)}; the modified peaks at `
-      + `${formatNumber(now.max)}${ratio}.${clipped ? ' Values above the scale are drawn at its top.' : ''}`);
+    // The class score is the CAM's mean plus the bias (global average pooling):
+    // the mean is the evidence the whole picture gives, the number that falls
+    // when the evidence is removed.
+    const [before, after] = [base, now].map((cam) => mapValues(cam).reduce((a, v) => a + v, 0) / (cam.width * cam.height));
+    this.#legend(SCHEMES.evidence, '0', `${formatNumber(scale)} (original's peak)`,
+      `Mean evidence for “${label}”: ${formatNumber(before)} in the original, ${formatNumber(after)} in the modified`
+      + `${before > 0 ? ` (${Math.round((100 * after) / before)}%)` : ''}. The class activation map in score units `
+      + `(Σ w·f per place, before the bias); both images on the original's scale, peak ${formatNumber(base.max)}`
+      + `${clipped ? '; higher values are drawn at the top' : ''}.`);
   }
 
   #drawExplanation(clear) {
@@ -187,6 +191,7 @@ export class MapOverlay {
     this.el.low.textContent = low;
     this.el.high.textContent = high;
     this.el.text.textContent = text;
+    this.el.text.title = text;
   }
 
   /** Outline and hatch a region (a gray mask map) on the modified stage; null clears it. */
