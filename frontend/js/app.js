@@ -135,6 +135,7 @@ async function loadPhoto(bitmap, title, framing) {
   originalTable.render([], null, 'Classifying…');
   modifiedTable.render([], null, 'Classifying…');
   el.originalCaption.textContent = `${title} · ${canvas.width}×${canvas.height}`;
+  el.modifiedCaption.textContent = 'Classifying…';
   const blob = await canvasToPng(canvas);
   // One request: the top 5 and their CAMs, so a click on a row shows its map at once.
   const answer = await spinner.during(

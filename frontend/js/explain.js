@@ -183,10 +183,12 @@ class ExplainPanel {
       });
       if (this.controller !== controller) return;
       await show(answer, false);
+      await this.#describeFix();
+      this.controller = null;
+      this.running(false);
       const ms = answer.timing_ms?.total;
       this.status.textContent = `${answer.windows} windows of ${answer.window} px`
         + (ms ? ` in ${(ms / 1000).toFixed(1)} s` : '') + ` (${answer.backend}).`;
-      await this.#describeFix();
     } catch (err) {
       if (err.name === 'AbortError') return;
       this.status.textContent = '';
