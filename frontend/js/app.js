@@ -12,13 +12,13 @@ import { EditHistory } from './history.js';
 import { canvasToPng, centredSquare, downloadBlob, workingCopy } from './imaging.js';
 import { MapOverlay } from './overlays.js';
 import { PhotoPicker } from './picker.js';
-import { exportSession, readSession } from './session.js';
+import { StateChanges } from './statechanges.js';
 import { Stages, holdToCompare } from './stages.js';
 import { PredictionTable, shortLabel } from './tables.js';
 import { ToolSwitch } from './tools.js';
 import { ClassTracker, MAX_TRACKED, findClass } from './track.js';
 import { Tutorial } from './tutorial.js';
-import { Messages, Spinner, ask, bindShortcuts } from './ui.js';
+import { Messages, Spinner, bindShortcuts } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -67,7 +67,7 @@ const overlay = new MapOverlay({
   originalMap: $('original-cam'), modifiedMap: $('modified-cam'), region: $('region-preview'),
 }, { stages, signal: () => state.controller.signal, labelOf, busy: (p, l) => spinner.during(p, l),
   showError: (err, context) => messages.showError(err, context) });
-const picker = new PhotoPicker({ gallery: el.gallery, upload: el.upload, messages, onPhoto: choosePhoto, onSession: openSession });
+const picker = new PhotoPicker({ gallery: el.gallery, upload: el.upload, messages, onPhoto: choosePhoto, onSession: (file) => changes.open(file) });
 const tracker = new ClassTracker({
   form: $('track-form'), input: $('track-input'), list: $('label-list'), clear: $('track-clear'),
   messages, onAdd: followClass, onClear: unfollowAll,
@@ -222,94 +222,10 @@ function download() {
   downloadBlob(history.current.blob, `${(state.sourceTitle || 'image').replace(/[^\w-]+/g, '_')}-edit${history.depth}.png`);
 }
 
-/**
- * The working copy changes (size or framing): with edits, ask first. A new size
- * can replay the edits (masks scaled); a new framing can only start over.
- */
-async function changeWorkingCopy({ size = state.size, framing = state.framing, revert }) {
-  const steps = history.entries.length - 1;
-  let choice = 'over';
-  if (state.source && steps > 0) {
-    const choices = [{ value: 'over', label: 'Start over' }, { value: 'cancel', label: 'Keep things as they are' }];
-    if (size !== state.size) choices.unshift({ value: 'replay', label: `Replay the ${steps} edit${steps === 1 ? '' : 's'}`, primary: true });
-    else choices[0].primary = true;
-    choice = await ask(el.confirm, {
-      title: size !== state.size ? `Work at ${size} px?` : 'Change the framing?',
-      text: `The photo has ${steps} history step${steps === 1 ? '' : 's'} at ${state.size} px. ` +
-        (size !== state.size ? 'Replaying applies each stroke again, scaled, with its backend; starting over clears them. '
-          : 'Starting over clears them. ') + 'Export the session first to keep this state.',
-      choices,
-    });
-  }
-  if (!choice || choice === 'cancel') return revert();
-  const old = { entries: history.entries, index: history.index, tracked: state.trackedIds, selected: state.selectedClass };
-  const brushShare = brush.size / state.size;
-  state.size = size;
-  setBrushLimits();
-  brush.setSize(brushShare * size); // the brush keeps covering the same part of the picture
-  if (!state.source) return;
-  await loadPhoto(state.source, state.sourceTitle, framing);
-  if (choice !== 'replay') return;
-  const generation = state.generation;
-  await edits.replay(old.entries);
-  if (generation !== state.generation) return;
-  state.trackedIds = old.tracked;
-  tracker.setCount(state.trackedIds.length);
-  state.selectedClass = old.selected;
-  history.restore(history.entries, old.index);
-  messages.showNotice(`Replayed ${old.entries.length - 1} history steps at ${size} px.`);
-}
-
-// ---------- sessions ----------
-
-async function saveSession() {
-  if (!history.original) return;
-  const json = await exportSession({
-    entries: history.entries, index: history.index, title: state.sourceTitle, workingSize: state.size,
-    framing: state.framing, view: { tracked: state.trackedIds, selected_class: state.selectedClass,
-      table_mode: state.tableMode, backend: backends.value || null },
-  });
-  const name = `${(state.sourceTitle || 'session').replace(/\.[a-z]+$/i, '').replace(/[^\w-]+/g, '_')}-session.json`;
-  downloadBlob(new Blob([json], { type: 'application/json' }), name);
-}
-
-/** Open a session file: everything is checked first; a refused file changes nothing. */
-async function openSession(file) {
-  let session;
-  try {
-    if (!state.info) throw new Error('The server has not described itself yet: try again in a moment.');
-    session = await spinner.during(readSession(file, state.info), 'Opening the session…');
-  } catch (err) {
-    messages.showError(err, `“${file.name}” could not be opened`);
-    return;
-  }
-  startOver();
-  const original = session.entries[0];
-  state.source = await createImageBitmap(original.canvas);
-  state.sourceTitle = session.title;
-  state.framing = { kind: 'whole' }; // the session's original is the whole working copy
-  if ([...el.size.options].some((o) => Number(o.value) === session.workingSize && !o.disabled)) {
-    state.size = session.workingSize;
-    el.size.value = String(state.size);
-  }
-  el.framing.value = 'whole';
-  setBrushLimits();
-  state.trackedIds = session.view.tracked || [];
-  tracker.setCount(state.trackedIds.length);
-  state.selectedClass = session.view.selected_class ?? null;
-  overlay.classId = state.selectedClass;
-  overlay.choice = state.selectedClass === null ? 'none' : 'cam';
-  state.tableMode = session.view.table_mode || 'pinned';
-  if (session.view.backend) backends.choose(session.view.backend);
-  brush.reset(original.width, original.height);
-  stages.setSize(original.width, original.height);
-  picker.press(null);
-  brush.enabled = true;
-  history.restore(session.entries, session.index);
-  events.dispatchEvent(new CustomEvent('image', { detail: { title: session.title, width: original.width, height: original.height } }));
-  messages.clearError();
-  messages.showNotice(`Opened the session “${session.title}”: ${session.entries.length - 1} history steps.`);
-}
+const changes = new StateChanges({
+  state, el, history, brush, edits, tracker, overlay, backends, picker, stages, spinner, messages, events,
+  startOver, loadPhoto, setBrushLimits,
+});
 
 // ---------- set-up ----------
 
@@ -353,7 +269,7 @@ function wireControls() {
   });
   el.size.addEventListener('change', () => {
     const before = state.size;
-    changeWorkingCopy({ size: Number(el.size.value), revert: () => { el.size.value = String(before); } })
+    changes.changeWorkingCopy({ size: Number(el.size.value), revert: () => { el.size.value = String(before); } })
       .catch((err) => messages.showError(err, 'The working copy could not be changed'));
   });
   el.framing.addEventListener('change', async () => {
@@ -365,7 +281,7 @@ function wireControls() {
       framing = await chooseSquare(el.crop, state.source, state.framing.kind === 'square' ? state.framing : centredSquare(state.source));
       if (!framing) return revert();
     }
-    changeWorkingCopy({ framing, revert }).catch((err) => messages.showError(err, 'The working copy could not be changed'));
+    changes.changeWorkingCopy({ framing, revert }).catch((err) => messages.showError(err, 'The working copy could not be changed'));
   });
   for (const button of el.tableModes) {
     button.addEventListener('click', () => {
@@ -373,11 +289,11 @@ function wireControls() {
       render();
     });
   }
-  el.exportButton.addEventListener('click', () => saveSession().catch((err) => messages.showError(err, 'The session could not be saved')));
+  el.exportButton.addEventListener('click', () => changes.save().catch((err) => messages.showError(err, 'The session could not be saved')));
   el.sessionInput.addEventListener('change', () => {
     const file = el.sessionInput.files[0];
     el.sessionInput.value = '';
-    if (file) openSession(file);
+    if (file) changes.open(file);
   });
   $('help-button').addEventListener('click', () => tutorial.open());
   history.addEventListener('change', () => {
