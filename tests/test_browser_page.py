@@ -232,6 +232,12 @@ def test_backends_shortcuts_and_tutorial(page):
         for (_, disabled, _), b in zip(options, info["backends"], strict=True)
     )
 
+    # The chosen backend's description is on the page, not only in a tooltip.
+    described = next(b["description"] for b in info["backends"] if b["name"] == default)
+    assert page.text_content("#backend-description") == described
+    # Gallery thumbnails carry their names.
+    assert "Soccer" in page.inner_text('.thumb[data-image-id="soccer"]')
+
     page.select_option("#backend-select", "navier-stokes")
     drag(page, [(BALL_CENTRE[0] - 10, BALL_CENTRE[1]), (BALL_CENTRE[0] + 10, BALL_CENTRE[1])])
     wait_for_edits(page, 1)

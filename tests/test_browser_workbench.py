@@ -282,6 +282,7 @@ def test_a_broken_session_file_is_refused_and_changes_nothing(browser, page_url,
             "no position": (variant(lambda s: s.update(index=7)), "position in its history"),
         }
         before = modified_state(page)
+        image_top = page.locator("#modified-canvas").bounding_box()["y"]
         for name, (data, reason) in broken.items():
             if page.is_visible("#error-banner"):
                 page.click("#error-banner .dismiss")
@@ -291,6 +292,8 @@ def test_a_broken_session_file_is_refused_and_changes_nothing(browser, page_url,
             assert reason in message, (name, message)
             assert f"{name}.json" in message
             assert modified_state(page) == before, f"{name}: the state changed"
+            # The error is laid over the page: it does not push the images down.
+            assert page.locator("#modified-canvas").bounding_box()["y"] == image_top
         screenshot(page, "session-refused", full_page=False)
 
 
@@ -352,6 +355,32 @@ def test_a_non_square_photo_all_the_way(browser, page_url, tmp_path, photo_rgb):
         page.wait_for_function(
             "document.querySelector('#modified-caption').textContent.startsWith('Brush')"
         )
+
+
+def test_a_square_crop_the_person_moves(browser, page_url, tmp_path):
+    # A horizontal ramp: each column's red value says where it came from.
+    ramp = Image.new("RGB", (340, 227))
+    ramp.putdata([(round(x * 255 / 339), 80, 80) for _ in range(227) for x in range(340)])
+    path = tmp_path / "ramp.png"
+    ramp.save(path)
+    with page_at(browser, page_url, viewport={"width": 1280, "height": 720}) as page:
+        choose_gallery_photo(page, "soccer", "Soccer")
+        page.select_option("#framing-select", "square")  # a square photo: no crop to move
+        wait_for_classified(page, "Soccer")
+        assert page.is_hidden("#crop-dialog")
+        page.set_input_files("#upload-input", str(path))
+        page.wait_for_selector("#crop-dialog[open]")
+        for _ in range(30):  # all the way to the right
+            page.keyboard.press("Shift+ArrowRight")
+        page.click('#crop-dialog [data-action="ok"]')
+        wait_for_classified(page, "ramp.png")
+        first_red = page.evaluate(
+            "document.getElementById('original-canvas').getContext('2d').getImageData(0, 100, 1, 1).data[0]"
+        )
+        assert page.evaluate("document.getElementById('original-canvas').width") == WORKING_SIZE
+        assert page.evaluate("document.getElementById('original-canvas').height") == WORKING_SIZE
+        # The square's left edge is at x = 340 - 227 = 113 of the photo.
+        assert abs(first_red - 113 * 255 / 339) < 6, first_red
 
 
 def test_changing_the_working_size_asks_and_can_replay(browser, page_url):

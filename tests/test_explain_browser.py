@@ -104,6 +104,11 @@ def test_maps_lie_over_the_image_and_fix_it_is_an_undoable_edit(page):
         timeout=30_000,
     )
     assert "run it again" in page.inner_text(".explain-status")
+    # The longer caption of a fix stays on one line: both images stay level.
+    tops = [
+        page.locator(f"#{c}").bounding_box()["y"] for c in ("original-canvas", "modified-canvas")
+    ]
+    assert tops[0] == tops[1]
     assert page.evaluate(HUES, "region-preview")["opaque"] == 0
     page.click("#undo-button")
     page.wait_for_function("() => document.querySelector('#undo-button').disabled", timeout=30_000)

@@ -278,7 +278,9 @@ function wireControls() {
     if (!state.source) return;
     let framing = { kind: 'whole' };
     if (el.framing.value === 'square') {
-      framing = await chooseSquare(el.crop, state.source, state.framing.kind === 'square' ? state.framing : centredSquare(state.source));
+      framing = state.framing.kind === 'square' ? state.framing : centredSquare(state.source);
+      // A square photo has nothing to move.
+      if (state.source.width !== state.source.height) framing = await chooseSquare(el.crop, state.source, framing);
       if (!framing) return revert();
     }
     changes.changeWorkingCopy({ framing, revert }).catch((err) => messages.showError(err, 'The working copy could not be changed'));
