@@ -320,6 +320,8 @@ def test_other_modules_can_push_an_image_as_an_undoable_edit(page):
           const blob = await new Promise(r => canvas.toBlob(r, 'image/png'));
           const original = app.originalEntry();
           await app.applyInpaintedImage(blob, { note: 'fix-it', backend: 'telea' });
+          // CAMs decode in the background; wait for the original's.
+          for (const r of original.results.values()) await Promise.all(r.camRequests.values());
           return { depth: app.history.depth, top: original.top.length, known: original.probs.size,
                    cams: original.cams.size, pushedTop: app.history.current.top.length };
         }"""

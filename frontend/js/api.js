@@ -174,8 +174,15 @@ export async function explain(parts, { signal, onProgress = () => {}, onPreview 
   return answer;
 }
 
+/** Base64 text -> bytes (a plain loop: several times faster than Uint8Array.from with a map). */
+export function base64ToBytes(base64) {
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
 /** Base64 PNG of an API answer -> Blob. */
 export function base64ToBlob(base64, type = 'image/png') {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  return new Blob([bytes], { type });
+  return new Blob([base64ToBytes(base64)], { type });
 }

@@ -3,6 +3,7 @@
 // coloured on the page lives in maps.js. Inferno is perceptually uniform and
 // reads correctly in grayscale and for colour-blind people, unlike "jet".
 
+import { base64ToBytes } from './api.js';
 import { INFERNO_HEX } from './colormap_data.js';
 import { makeCanvas } from './imaging.js';
 
@@ -39,7 +40,7 @@ export function grayLevels(source) {
  * bits for the explanation maps), so `mapValues` gives the real numbers back.
  */
 export async function grayMapFromBase64(base64, min = 0, max = 1) {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  const bytes = base64ToBytes(base64);
   // No colour management: the levels are data, not colours.
   const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }),
     { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });

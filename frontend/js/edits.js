@@ -7,7 +7,7 @@
 
 import * as api from './api.js';
 import { blobToBase64, makeEntry, resetEntry } from './entries.js';
-import { canvasFromBase64Png, canvasToPng, scaleMask } from './imaging.js';
+import { canvasFromPngBlob, canvasToPng, scaleMask } from './imaging.js';
 
 export const PINNED_COUNT = 5; // the original's top-5 follow every edit, as in the original demo
 
@@ -56,11 +56,17 @@ export class EditRunner extends EventTarget {
       const answer = await spinner.during(this.#edit(current, mask, backend),
         `Inpainting with ${backend || 'the default backend'}…`);
       if (generation !== this.deps.generation()) return;
+      performance.mark(`stroke-${id}-answer`);
       await this.pushAnswer(answer, { kind: 'edit', requested: backend, mask }, current);
+      performance.mark(`stroke-${id}-rendered`);
       requestAnimationFrame(() => {
         if (!performance.getEntriesByName(`stroke-${id}-up`).length) return;
         performance.mark(`stroke-${id}-table`);
         performance.measure('stroke-to-table', `stroke-${id}-up`, `stroke-${id}-table`);
+        // Where the time goes: up to the answer (mask PNG, upload, server, download),
+        // answer to the page drawn from it (decoding, tables, map), then to the frame.
+        performance.measure('stroke-to-answer', `stroke-${id}-up`, `stroke-${id}-answer`);
+        performance.measure('answer-to-rendered', `stroke-${id}-answer`, `stroke-${id}-rendered`);
       });
     } catch (err) {
       if (generation === this.deps.generation()) {
@@ -84,8 +90,9 @@ export class EditRunner extends EventTarget {
 
   /** Turn an edit answer into a history entry, and say so when a fallback backend did the work. */
   async pushAnswer(answer, extra, from) {
-    const canvas = await canvasFromBase64Png(answer.image, { width: from.width, height: from.height });
-    const entry = await makeEntry(canvas, api.base64ToBlob(answer.image), answer,
+    const blob = api.base64ToBlob(answer.image);
+    const canvas = await canvasFromPngBlob(blob, { width: from.width, height: from.height });
+    const entry = makeEntry(canvas, blob, answer,
       { ...extra, backend: answer.backend, fallback: Boolean(answer.fallback), ms: answer.timing_ms?.total });
     this.deps.history.push(entry);
     if (entry.fallback) {

@@ -34,7 +34,7 @@ export function resultOf(entry, model = entry.model) {
  * it was made: kind ('original', 'edit', 'reset', 'external'), mask (the stroke,
  * a canvas), backend, note, ...
  */
-export async function makeEntry(canvas, blob, answer, extra = {}) {
+export function makeEntry(canvas, blob, answer, extra = {}) {
   const result = resultFromAnswer(answer);
   const entry = { canvas, blob, width: canvas.width, height: canvas.height, model: result.model,
     results: new Map([[result.model, result]]), ...extra };
@@ -43,7 +43,14 @@ export async function makeEntry(canvas, blob, answer, extra = {}) {
     probs: { get: () => resultOf(entry).probs, enumerable: false },
     cams: { get: () => resultOf(entry).cams, enumerable: false },
   });
-  await addCams(result, answer.cams);
+  // The CAMs decode in the background: the table does not wait for them, and
+  // ensureCams() waits for the ones it needs.
+  const cams = answer.cams || [];
+  if (cams.length) {
+    const decoding = addCams(result, cams).finally(() => cams.forEach((c) => result.camRequests.delete(c.class_id)));
+    cams.forEach((c) => result.camRequests.set(c.class_id, decoding));
+    decoding.catch(() => {}); // a failure shows when the map is asked for
+  }
   return entry;
 }
 
@@ -60,7 +67,8 @@ export function resetEntry(original) {
 const apiModel = (entry, model) => (model === entry.model ? undefined : model);
 
 async function addCams(result, cams) {
-  for (const cam of cams || []) result.cams.set(cam.class_id, await camFromBase64(cam.png, cam.raw_min, cam.raw_max));
+  const decoded = await Promise.all((cams || []).map((cam) => camFromBase64(cam.png, cam.raw_min, cam.raw_max)));
+  (cams || []).forEach((cam, i) => result.cams.set(cam.class_id, decoded[i]));
 }
 
 /**

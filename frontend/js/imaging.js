@@ -96,13 +96,12 @@ export function canvasToPng(canvas) {
 }
 
 /**
- * A base64 PNG from the API -> canvas. With `expect` ({width, height}), checks
+ * A PNG Blob from the API -> canvas. With `expect` ({width, height}), checks
  * the answer has the size of what was sent: a mismatch would misalign every
  * later stroke.
  */
-export async function canvasFromBase64Png(base64, expect) {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  const bitmap = await decodeImage(new Blob([bytes], { type: 'image/png' }));
+export async function canvasFromPngBlob(blob, expect) {
+  const bitmap = await decodeImage(blob);
   if (expect && (bitmap.width !== expect.width || bitmap.height !== expect.height)) {
     bitmap.close();
     throw new Error(`The server returned a ${bitmap.width}×${bitmap.height} image for a ` +

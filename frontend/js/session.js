@@ -9,6 +9,7 @@
 // only then replaces the state: a file that is not ours, cut short, from a
 // newer version or too large is refused with the reason, and nothing changes.
 
+import { base64ToBytes } from './api.js';
 import { blobToBase64, makeEntry, resetEntry, resultToJson } from './entries.js';
 import { canvasToPng, makeCanvas } from './imaging.js';
 
@@ -138,7 +139,7 @@ export function checkSession(data, info) {
 async function decodePng(base64, width, height, what) {
   let bytes;
   try {
-    bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    bytes = base64ToBytes(base64);
   } catch {
     fail(`${what} is not base64.`);
   }
