@@ -12,6 +12,7 @@ difference is what the browser and the HTTP round trip add.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strokes", type=int, default=12)
     parser.add_argument("--backend", default="telea")
     args = parser.parse_args(argv)
+    if not shutil.which("chromium"):
+        print("bench_page: skipped, it needs Debian's chromium (apt-get install chromium)")
+        return 0
     with local_system(args.url) as url:
         browser, server = run(url, args.strokes, args.backend)
     print(f"{args.strokes} strokes, 227 px soccer photo, {args.backend}, 1280x720:")
