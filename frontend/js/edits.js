@@ -67,6 +67,7 @@ export class EditRunner extends EventTarget {
         // answer to the page drawn from it (decoding, tables, map), then to the frame.
         performance.measure('stroke-to-answer', `stroke-${id}-up`, `stroke-${id}-answer`);
         performance.measure('answer-to-rendered', `stroke-${id}-answer`, `stroke-${id}-rendered`);
+        for (const step of ['up', 'answer', 'rendered', 'table']) performance.clearMarks(`stroke-${id}-${step}`);
       });
     } catch (err) {
       if (generation === this.deps.generation()) {
@@ -122,9 +123,10 @@ export class EditRunner extends EventTarget {
   /**
    * Apply the edits of `entries` (a former history, original first) again on
    * the current original, masks scaled to its size, each with the backend that
-   * did it. Resets stay resets. Returns how many were replayed.
+   * did it. Resets stay resets; a step without a mask (an image pushed without
+   * one) cannot be replayed and ends the replay. Returns how many were replayed.
    */
-  async replay(entries, onStep = () => {}) {
+  async replay(entries) {
     const { history } = this.deps;
     const { width, height } = history.original;
     let done = 0;
@@ -136,9 +138,10 @@ export class EditRunner extends EventTarget {
         const from = history.current;
         const answer = await this.deps.spinner.during(this.#edit(from, mask, old.backend), 'Replaying the edits…');
         await this.pushAnswer(answer, { kind: old.kind, requested: old.backend, mask, note: old.note || '' }, from);
+      } else {
+        break;
       }
       done += 1;
-      onStep(done);
     }
     return done;
   }

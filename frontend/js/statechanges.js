@@ -42,13 +42,14 @@ export class StateChanges {
     await this.app.loadPhoto(state.source, state.sourceTitle, framing);
     if (choice !== 'replay') return;
     const generation = state.generation;
-    await edits.replay(old.entries);
+    const replayed = await edits.replay(old.entries);
     if (generation !== state.generation) return;
     state.trackedIds = old.tracked;
     tracker.setCount(state.trackedIds.length);
     state.selectedClass = old.selected;
-    history.restore(history.entries, old.index);
-    messages.showNotice(`Replayed ${old.entries.length - 1} history steps at ${size} px.`);
+    history.restore(history.entries, Math.min(old.index, history.entries.length - 1));
+    messages.showNotice(replayed === steps ? `Replayed ${steps} history steps at ${size} px.`
+      : `Replayed ${replayed} of ${steps} history steps at ${size} px: step ${replayed + 1} was not a stroke and cannot be replayed.`);
   }
 
   /** Download the session as one JSON file. */
