@@ -351,6 +351,18 @@ def test_a_non_square_photo_all_the_way(browser, page_url, tmp_path, photo_rgb):
             ".map(id => [document.getElementById(id).width, document.getElementById(id).height])"
         )
         assert sizes == [[WORKING_SIZE, height]] * 3
+        # An explanation of the non-square image, laid over it.
+        page.click("#explain-run")
+        page.wait_for_function(
+            "document.querySelector('.explain-status').textContent.includes('windows of')",
+            timeout=90_000,
+        )
+        drawn = page.evaluate(
+            """() => { const c = document.getElementById('modified-cam');
+                 return [c.width, c.height, c.getContext('2d').getImageData(0, 0, c.width, c.height)
+                   .data.filter((v, i) => i % 4 === 3 && v > 0).length]; }"""
+        )
+        assert drawn[:2] == [WORKING_SIZE, height] and drawn[2] > 1000, drawn
         page.click("#undo-button")
         page.wait_for_function(
             "document.querySelector('#modified-caption').textContent.startsWith('Brush')"
