@@ -25,11 +25,11 @@ import numpy as np
 from PIL import Image
 
 from bench.timing import time_calls
+from common.images import raw_image
 from ic.v1 import classifier_pb2, classifier_pb2_grpc
 from services.classifier import preprocess
 from services.classifier.core import SqueezeNetClassifier
 from services.classifier.fetch_model import ensure_model
-from services.common.images import raw_image
 from tests.support.processes import ServiceProcess
 
 REPO = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from gateway.channels import open_channel
+from common.channels import open_channel
 from gateway.explain import core
 from gateway.explain.explainer import Explainer
 from gateway.explain.faithfulness import explain_folder, format_table, summarise

@@ -25,11 +25,11 @@ import numpy as np
 from PIL import Image
 
 from bench.timing import time_calls
+from common.images import raw_image, raw_mask
 from ic.v1 import inpainter_pb2
-from services.common.images import raw_image, raw_mask
-from services.common.inpaint_engine import InpaintEngine
 from services.inpainter.engines import build_registry as opencv_registry
 from services.patchmatch.engines import build_registry as patchmatch_registry
+from services.runtime.inpaint_engine import InpaintEngine
 from tests.support.inpainting import KITE_HOLE, rect_mask, stub_for
 from tests.support.processes import ServiceProcess
 

@@ -7,7 +7,11 @@ import time
 import numpy as np
 from flask import Blueprint, current_app, send_from_directory
 
+from common.config import replica_name
+from common.errors import InvalidInput
+from common.images import decode_image, encode_png, raw_image, raw_mask
 from gateway import __version__
+from gateway.clients import call_metadata, clients, require_model_info
 from gateway.errors import ApiError, not_found
 from gateway.forms import (
     ClassifyParams,
@@ -20,20 +24,18 @@ from gateway.forms import (
 from gateway.gallery import list_gallery
 from gateway.jsonbody import Base64, json_response
 from gateway.observability import BACKEND_FALLBACKS
-from gateway.png import encode_png_fast
-from gateway.services import call_metadata, require_model_info, services
+from gateway.png import encode_png_fast, png_level
 from ic.v1 import classifier_pb2, inpainter_pb2
-from services.common.config import replica_name
-from services.common.errors import InvalidInput
-from services.common.images import decode_image, encode_png, raw_image, raw_mask
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def b64_png(array: np.ndarray, level: int | None = None) -> Base64:
-    """A PNG for a JSON answer (json_response), compressed as configured (IC_PNG_COMPRESSION)."""
-    if level is None:
-        level = current_app.config["IC"].png_compression
+def b64_png(array: np.ndarray, setting: str | None = None) -> Base64:
+    """A PNG for a JSON answer (json_response), compressed as configured
+    (IC_PNG_COMPRESSION: by the picture's size unless a level is forced)."""
+    if setting is None:
+        setting = current_app.config["IC"].png_compression
+    level = png_level(setting, array.shape[0] * array.shape[1])
     return Base64(encode_png_fast(array, level))
 
 
@@ -55,7 +57,7 @@ def timed(function, *args):
 def info():
     config = current_app.config["IC"]
     model = require_model_info()
-    registry = services().backends
+    registry = clients().backends
     default = registry.default_name()
     return {
         "version": __version__,
@@ -191,7 +193,7 @@ def inpaint(rgb: np.ndarray, mask: np.ndarray, backend: str | None):
         request.engine = engine
         return stub.Inpaint(request, timeout=config.inpaint_timeout_s, metadata=metadata)
 
-    outcome = services().backends.call(backend, attempt)
+    outcome = clients().backends.call(backend, attempt)
     if outcome.fallback:
         BACKEND_FALLBACKS.labels(backend or "default", outcome.engine).inc()
     return outcome
@@ -213,7 +215,7 @@ def classify():
     rgb = read_image()
     params = parse_classify_params(num_classes)
     decoded = time.perf_counter()
-    classifier = services().classifier
+    classifier = clients().classifier
     reply = classifier.classify(classify_request(raw_image(rgb), params))
     classified = time.perf_counter()
     body = classification_fields(reply)
@@ -246,6 +248,7 @@ def inpaint_endpoint():
             "fallback": outcome.fallback,
             "width": rgb.shape[1],
             "height": rgb.shape[0],
+            "removed_pixels": int(np.count_nonzero(mask)),
             "timing_ms": {
                 "decode": round((decoded - started) * 1e3, 2),
                 "inpaint": round((inpainted - decoded) * 1e3, 2),
@@ -277,7 +280,7 @@ def edit():
     # The picture for the browser is encoded on a side thread while this one
     # waits on the classifier.
     result_rgb = inpainted_rgb(result_image)
-    current = services()
+    current = clients()
     png_future = current.side_work.submit(
         timed, b64_png, result_rgb, current_app.config["IC"].png_compression
     )
@@ -293,6 +296,7 @@ def edit():
         "fallback": outcome.fallback,
         "width": rgb.shape[1],
         "height": rgb.shape[0],
+        "removed_pixels": int(np.count_nonzero(mask)),
         **classification_fields(reply),
     }
     body["timing_ms"] = {

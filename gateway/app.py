@@ -2,11 +2,11 @@
 
 `create_app()` reads the configuration from the environment (gateway/config.py);
 `create_app({"rate_limit_per_min": 3})` overrides fields, `create_app(GatewayConfig(...))`
-replaces it. No gRPC channel is opened here: `gateway.services.services()`
+replaces it. No gRPC channel is opened here: `gateway.clients.clients()`
 opens them on first use in the serving process (after gunicorn's fork).
 
 Blueprints such as gateway/explain/ reuse what is set up here:
-`gateway.services.services()` for the classifier client and the backend
+`gateway.clients.clients()` for the classifier client and the backend
 registry, `current_app.config["IC"]` for the configuration and limits,
 `gateway.forms` for parsing parts, `gateway.openapi.openapi_document(app)` to
 describe their endpoints, and the error handlers for their failures.
@@ -19,13 +19,15 @@ import atexit
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import errors, frontend, observability, openapi, ratelimit
+from common.budget import PixelBudget
+from gateway import errors, forms, frontend, observability, openapi, ratelimit
 from gateway.api import api
+from gateway.clients import ClientsHolder
 from gateway.config import GatewayConfig
 from gateway.explain import init_app as install_explain
 from gateway.health import health
 from gateway.multipart import GatewayRequest
-from gateway.services import ServicesHolder
+from gateway.segment import segment_blueprint
 
 
 def create_app(config: GatewayConfig | dict | None = None) -> Flask:
@@ -44,8 +46,10 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
         )
-    holder = ServicesHolder(settings)
+    holder = ClientsHolder(settings)
     app.extensions["ic"] = holder
+    app.extensions["ic_pixels"] = PixelBudget(settings.max_pixels_in_flight)
+    app.teardown_request(forms.release_pixels)
     atexit.register(holder.close)
 
     errors.register_error_handlers(app)
@@ -55,5 +59,6 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
     app.register_blueprint(api)
     openapi.install(app)
     install_explain(app)  # POST /api/v1/explain and its OpenAPI path
+    app.register_blueprint(segment_blueprint)
     app.register_blueprint(frontend.frontend)
     return app

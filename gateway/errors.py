@@ -9,7 +9,14 @@ import grpc
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from services.common.errors import InvalidInput, TooLarge, UnsupportedImageType
+from common.errors import (
+    InvalidInput,
+    NotFound,
+    ServiceCallFailed,
+    TooLarge,
+    Unavailable,
+    UnsupportedImageType,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,18 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidInput)
     def _invalid_input(exc: InvalidInput):
         return error_response(from_input_error(exc))
+
+    @app.errorhandler(NotFound)
+    def _not_found(exc: NotFound):
+        return error_response(not_found(str(exc)))
+
+    @app.errorhandler(Unavailable)
+    def _unavailable(exc: Unavailable):
+        return error_response(unavailable(str(exc)))
+
+    @app.errorhandler(ServiceCallFailed)
+    def _service_failed(exc: ServiceCallFailed):
+        return error_response(from_rpc_error(exc.error, exc.service))
 
     @app.errorhandler(grpc.RpcError)
     def _rpc_error(exc: grpc.RpcError):

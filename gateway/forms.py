@@ -1,8 +1,10 @@
 """Reading and checking the multipart parts of API.md, before any gRPC call.
 
-Every check answers with the status API.md gives (400, 413, 415) and a message
-naming the part and the problem. Images are decoded once, here, with the same
-code and limits the services use.
+The parts themselves are declared once in gateway/fields.py; this module reads
+the composite ones (images, masks, the classify options). Every check answers
+with the status API.md gives (400, 404, 413, 415) and a message naming the part
+and the problem. Images are decoded once, here, with the same code and limits
+the services use.
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from flask import current_app, request
+from flask import current_app, g, request
 
+from common.budget import PixelBudget
+from common.images import decode_encoded_rgb, mask_from_encoded
 from gateway.errors import ApiError, bad_request
-from services.common.images import decode_encoded_rgb, mask_from_encoded
-
-MAX_TOP_K = 1000
-# Class ids listed in `classes` or `cam`: more than every class is a mistake.
-MAX_CLASS_IDS = 1000
+from gateway.fields import BACKEND, CAM, CLASSES, IMAGE, MASK, TOP_K, parse_class_ids
+from gateway.observability import PIXELS_IN_FLIGHT
 
 
 @dataclass(frozen=True)
@@ -50,76 +51,65 @@ def file_part(name: str, required: bool = True) -> bytes | None:
     return upload.read()
 
 
-def read_image(name: str = "image") -> np.ndarray:
-    """The image part, decoded to HxWx3 RGB within the configured limits."""
+def read_image(name: str = IMAGE.name) -> np.ndarray:
+    """The image part, decoded to HxWx3 RGB within the configured limits, once
+    its pixels are reserved in this process's budget (held to the request's end)."""
     data = file_part(name)
-    return decode_encoded_rgb(data, current_app.config["IC"].image_limits, what=name)
+    return decode_encoded_rgb(
+        data, current_app.config["IC"].image_limits, what=name, before_decode=reserve_pixels
+    )
 
 
-def read_mask(width: int, height: int, name: str = "mask") -> np.ndarray:
-    """The mask part -> HxW bool; it must have the image's size and remove something."""
+def reserve_pixels(width: int, height: int) -> None:
+    """Hold width x height pixels of the process's budget until the request ends;
+    429 if they cannot be had in time (the gateway is busy with large images)."""
+    config = current_app.config["IC"]
+    budget: PixelBudget = current_app.extensions["ic_pixels"]
+    weight = budget.acquire(width * height, config.pixel_wait_s)
+    if weight is None:
+        raise ApiError(
+            429,
+            "resource_exhausted",
+            f"the gateway is busy with large images ({budget.in_use} of "
+            f"{budget.capacity} pixels in flight); try again in a moment",
+            headers={"Retry-After": "5"},
+        )
+    g.setdefault("ic_reserved_pixels", []).append(weight)
+    PIXELS_IN_FLIGHT.inc(weight)
+
+
+def release_pixels(_exc: BaseException | None = None) -> None:
+    """teardown_request: give back what reserve_pixels held."""
+    budget: PixelBudget = current_app.extensions["ic_pixels"]
+    for weight in g.pop("ic_reserved_pixels", []):
+        budget.release(weight)
+        PIXELS_IN_FLIGHT.dec(weight)
+
+
+def read_mask(width: int, height: int, name: str = MASK.name) -> np.ndarray:
+    """The mask part -> HxW bool of the image's size.
+
+    A mask that removes nothing is valid: removing nothing is a no-op, answered
+    like any other removal (the services return the image unchanged).
+    """
     data = file_part(name)
-    mask = mask_from_encoded(data, width, height, what=name)
-    if not mask.any():
-        raise bad_request(f"{name} is empty: no pixel is marked for removal")
-    return mask
-
-
-def text_field(name: str) -> str | None:
-    value = request.form.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def parse_int(name: str, raw: str, low: int, high: int) -> int:
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        raise bad_request(f"{name}={raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise bad_request(f"{name}={value} is out of range {low}..{high}")
-    return value
-
-
-def parse_class_ids(name: str, raw: str, num_classes: int) -> list[int]:
-    items = [item.strip() for item in raw.split(",")]
-    if any(not item for item in items):
-        raise bad_request(f"{name}={raw!r}: give comma-separated class ids, e.g. 805,409")
-    if len(items) > MAX_CLASS_IDS:
-        raise bad_request(f"{name} lists {len(items)} class ids; at most {MAX_CLASS_IDS}")
-    ids = []
-    for item in items:
-        try:
-            class_id = int(item, 10)
-        except ValueError:
-            raise bad_request(f"{name}: {item!r} is not a class id (an integer)") from None
-        if not 0 <= class_id < num_classes:
-            raise bad_request(
-                f"{name}: unknown class id {class_id}; class ids are 0..{num_classes - 1}"
-            )
-        ids.append(class_id)
-    return ids
+    return mask_from_encoded(data, width, height, what=name)
 
 
 def parse_classify_params(num_classes: int) -> ClassifyParams:
-    """top_k, classes and cam of API.md's classify (and edit)."""
-    raw_top_k = text_field("top_k")
-    top_k = (
-        5 if raw_top_k is None else parse_int("top_k", raw_top_k, 1, min(MAX_TOP_K, num_classes))
-    )
-    raw_classes = text_field("classes")
-    pinned = [] if raw_classes is None else parse_class_ids("classes", raw_classes, num_classes)
-    raw_cam = text_field("cam")
+    """top_k, classes and cam of API.md's classify (and edit), for a model of num_classes."""
+    top_k = TOP_K.read(maximum=min(TOP_K.maximum, num_classes))
+    raw_classes = CLASSES.text()
+    pinned = [] if raw_classes is None else parse_class_ids(CLASSES.name, raw_classes, num_classes)
+    raw_cam = CAM.read()
     cam_ids: list[int] = []
     cam_top_k = False
-    if raw_cam is None or raw_cam == "none":
+    if raw_cam == "none":
         pass
     elif raw_cam == "top":
         cam_top_k = True
     else:
-        cam_ids = list(dict.fromkeys(parse_class_ids("cam", raw_cam, num_classes)))
+        cam_ids = list(dict.fromkeys(parse_class_ids(CAM.name, raw_cam, num_classes)))
     max_cams = current_app.config["IC"].max_cams
     cam_count = len(set(cam_ids)) + (top_k if cam_top_k else 0)
     if cam_count > max_cams:
@@ -131,7 +121,7 @@ def parse_classify_params(num_classes: int) -> ClassifyParams:
 
 
 def parse_backend() -> str | None:
-    name = text_field("backend")
+    name = BACKEND.text()
     if name is not None and (
         len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum()
     ):

@@ -16,8 +16,8 @@ import shutil
 import tempfile
 import threading
 
+from common.config import env_int
 from gateway.config import GatewayConfig
-from services.common.config import env_int
 
 _config = GatewayConfig.from_env()
 
@@ -37,7 +37,7 @@ loglevel = _config.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "services.common.logs.JsonFormatter", "service": "gateway"}},
+    "formatters": {"json": {"()": "common.logs.JsonFormatter", "service": "gateway"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -60,14 +60,18 @@ if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def post_worker_init(worker):
-    """Open this worker's channels and read the backends' engines now, in the
-    background, so the first request does not pay for it."""
+    """Give memory back after large requests (common/memory.py), and open this
+    worker's channels and read the backends' engines now, in the background,
+    so the first request does not pay for it."""
+    from common.memory import keep_memory_in_check
+
+    keep_memory_in_check()
 
     def warm() -> None:
-        from gateway.services import services
+        from gateway.clients import clients
 
         try:
-            current = services(worker.wsgi)
+            current = clients(worker.wsgi)
             current.backends.ensure_started()
             current.classifier.model_info()
         except Exception as exc:  # a dependency still starting: requests will retry

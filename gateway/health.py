@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from gateway.services import services
+from gateway.clients import clients
 
 health = Blueprint("health", __name__)
 
@@ -21,7 +21,7 @@ def healthz():
 
 @health.get("/readyz")
 def readyz():
-    current = services()
+    current = clients()
     classifier_ok, classifier_detail = current.classifier.health()
     backends = current.backends.health()
     dependencies = {

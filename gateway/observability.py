@@ -1,7 +1,7 @@
 """Request ids, one JSON access-log line per request, Prometheus metrics.
 
 The request id (`X-Request-ID`, accepted when it looks sane, else generated)
-lives in services.common.logs.request_id_var for the request's duration: every
+lives in common.logs.request_id_var for the request's duration: every
 log line carries it, the gRPC calls send it as `x-request-id` metadata, and
 the response echoes it.
 
@@ -22,12 +22,13 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 
-from services.common.logs import request_id_var
+from common.logs import request_id_var
 
 log = logging.getLogger("gateway.access")
 
@@ -44,6 +45,11 @@ HTTP_LATENCY = Histogram(
     "Time to answer an HTTP request, in seconds.",
     ["route", "method"],
     buckets=(0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60),
+)
+PIXELS_IN_FLIGHT = Gauge(
+    "ic_gateway_pixels_in_flight",
+    "Pixels of decoded request images held by requests in progress (the pixel budget).",
+    multiprocess_mode="livesum",
 )
 BACKEND_FALLBACKS = Counter(
     "ic_inpaint_fallbacks_total",

@@ -20,6 +20,14 @@ import copy
 from flask import Blueprint, Flask, current_app
 
 from gateway import __version__
+from gateway.fields import (
+    CLASSIFY_PARTS,
+    EDIT_PARTS,
+    INPAINT_PARTS,
+    SEGMENT_PARTS,
+    Part,
+    multipart_schema,
+)
 
 EXTENSION_KEY = "ic_openapi"
 EXAMPLE_PHOTO = "@/api/v1/gallery/soccer.jpg"
@@ -85,37 +93,15 @@ def error_answers(*statuses: str) -> dict:
     return {status: json_answer("Error", ERROR_STATUSES[status]) for status in statuses}
 
 
-def multipart(properties: dict, required: list[str], examples: dict) -> dict:
+def multipart(parts: tuple[Part, ...], examples: dict) -> dict:
+    """A multipart request body of `parts` (gateway/fields.py) with sendable examples."""
     return {
         "required": True,
         "content": {
-            "multipart/form-data": {
-                "schema": {"type": "object", "required": required, "properties": properties},
-                "examples": examples,
-            }
+            "multipart/form-data": {"schema": multipart_schema(parts), "examples": examples}
         },
     }
 
-
-IMAGE_PART = {"type": "string", "format": "binary", "description": "PNG, JPEG or WebP."}
-MASK_PART = {
-    "type": "string",
-    "format": "binary",
-    "description": "PNG of the image's size; non-zero pixels (any channel or alpha) are removed.",
-}
-CLASSIFY_PARTS = {
-    "top_k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
-    "classes": {
-        "type": "string",
-        "description": "Comma-separated class ids (0..999) returned whatever their rank.",
-    },
-    "cam": {
-        "type": "string",
-        "description": "`top` (a CAM per top-k class), `none` (default) or class ids.",
-        "default": "none",
-    },
-}
-BACKEND_PART = {"type": "string", "description": "A backend name from /api/v1/info."}
 
 CLASS = {
     "type": "object",
@@ -153,6 +139,12 @@ INPAINT_FIELDS = {
     "fallback": {"type": "boolean", "description": "True when the requested one was down."},
     "width": {"type": "integer"},
     "height": {"type": "integer"},
+    "removed_pixels": {
+        "type": "integer",
+        "description": "How many pixels the mask removed. 0 is valid: removing nothing is a "
+        "no-op answered 200 with the image unchanged (one rule for inpaint, edit and "
+        "explain's fix-it).",
+    },
     "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
     "served_by": {"type": "object", "additionalProperties": {"type": "string"}},
 }
@@ -244,6 +236,33 @@ SCHEMAS = {
         },
     },
     "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "SegmentResult": {
+        "type": "object",
+        "required": ["mask", "box", "pixels", "fraction", "width", "height"],
+        "properties": {
+            "mask": {
+                "type": "string",
+                "description": "base64 8-bit PNG of the image's size, 255 = the proposed object",
+            },
+            "box": {
+                "type": "object",
+                "nullable": True,
+                "description": "The region's bounding box; null when nothing was found.",
+                "properties": {
+                    "x": {"type": "integer"},
+                    "y": {"type": "integer"},
+                    "width": {"type": "integer"},
+                    "height": {"type": "integer"},
+                },
+            },
+            "pixels": {"type": "integer"},
+            "fraction": {"type": "number", "description": "Share of the image's pixels."},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
+            "served_by": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
 }
 
 
@@ -299,8 +318,7 @@ def core_paths() -> dict[str, dict]:
             "post": {
                 "summary": "Top-k classes, pinned classes and class activation maps of an image.",
                 "requestBody": multipart(
-                    {"image": IMAGE_PART, **CLASSIFY_PARTS},
-                    ["image"],
+                    CLASSIFY_PARTS,
                     {
                         "top5": {"value": {"image": EXAMPLE_PHOTO}},
                         "pinned-with-cams": {
@@ -323,8 +341,7 @@ def core_paths() -> dict[str, dict]:
             "post": {
                 "summary": "Remove the masked pixels and fill them in.",
                 "requestBody": multipart(
-                    {"image": IMAGE_PART, "mask": MASK_PART, "backend": BACKEND_PART},
-                    ["image", "mask"],
+                    INPAINT_PARTS,
                     {
                         "default-backend": {
                             "value": {"image": EXAMPLE_PHOTO, "mask": EXAMPLE_MASK}
@@ -348,13 +365,7 @@ def core_paths() -> dict[str, dict]:
             "post": {
                 "summary": "One brush stroke: inpaint, then classify the result.",
                 "requestBody": multipart(
-                    {
-                        "image": IMAGE_PART,
-                        "mask": MASK_PART,
-                        "backend": BACKEND_PART,
-                        **CLASSIFY_PARTS,
-                    },
-                    ["image", "mask"],
+                    EDIT_PARTS,
                     {
                         "stroke": {
                             "value": {
@@ -371,6 +382,25 @@ def core_paths() -> dict[str, dict]:
                 "responses": {
                     "200": json_answer("EditResult", "The inpainted image and its classification."),
                     **error_answers("400", "404", "413", "415", "429", "503", "504"),
+                },
+            }
+        },
+        "/api/v1/segment": {
+            "post": {
+                "summary": "Propose one object's region from a click on it or a box round it "
+                "(GrabCut), for the select tool.",
+                "requestBody": multipart(
+                    SEGMENT_PARTS,
+                    {
+                        "click": {"value": {"image": EXAMPLE_PHOTO, "x": 40, "y": 142}},
+                        "box-grown": {
+                            "value": {"image": EXAMPLE_PHOTO, "box": "110,80,70,120", "grow": 2}
+                        },
+                    },
+                ),
+                "responses": {
+                    "200": json_answer("SegmentResult", "The proposed region."),
+                    **error_answers("400", "413", "415", "429", "503", "504"),
                 },
             }
         },

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from common.errors import InvalidInput, TooLarge
+from common.images import ImageLimits
 from services.classifier import preprocess
 from services.classifier.core import SqueezeNetClassifier, cam_image, softmax
-from services.common.errors import InvalidInput, TooLarge
-from services.common.images import ImageLimits
 from tests.conftest import GALLERY_TOP1
 
 SOCCER_BALL = 805

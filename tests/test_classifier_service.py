@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2
 
+from common.images import encode_png, raw_image
 from ic.v1 import classifier_pb2, classifier_pb2_grpc, image_pb2
-from services.common.images import encode_png, raw_image
 from tests.conftest import GALLERY_TOP1, classifier_process
 from tests.support.processes import free_port, grpc_health_status
 

@@ -1,4 +1,4 @@
-"""services/common/images: decoding images and masks, and refusing bad ones by name."""
+"""common/images: decoding images and masks, and refusing bad ones by name."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ic.v1 import image_pb2
-from services.common.errors import InvalidInput, TooLarge, UnsupportedImageType
-from services.common.images import (
+from common.errors import InvalidInput, TooLarge, UnsupportedImageType
+from common.images import (
     ImageLimits,
     decode_encoded_rgb,
     decode_mask,
     encode_png,
     mask_from_encoded,
 )
+from ic.v1 import image_pb2
 
 LIMITS = ImageLimits(max_side=1024, max_pixels=1024 * 768)
 

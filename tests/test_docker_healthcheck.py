@@ -1,4 +1,4 @@
-"""The containers' health probe (`python -m services.common.healthcheck`),
+"""The containers' health probe (`python -m common.healthcheck`),
 run as the HEALTHCHECKs run it, against real local processes (no Docker)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.support.processes import REPO, free_port
 
 def probe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.common.healthcheck", *args],
+        [sys.executable, "-m", "common.healthcheck", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

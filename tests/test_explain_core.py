@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from common.errors import InvalidInput
 from gateway.explain import core
-from services.common.errors import InvalidInput
 
 
 def test_default_grid_of_a_227_px_photo_is_48_px_windows_16_px_apart():

@@ -4,6 +4,7 @@ nothing ever gets a 500."""
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -96,10 +97,31 @@ def test_mask_of_the_wrong_size_is_400(gateway_service, soccer):
         assert_error(reply, 400, "invalid_argument", "227x200", "227x227", "same size")
 
 
-def test_empty_mask_is_400(gateway_service, soccer):
+def test_empty_mask_is_a_no_op_everywhere(gateway_service, soccer, photo_rgb):
+    # One rule for inpaint, edit and explain's fix-it: removing nothing is valid
+    # and answered 200 with the image unchanged (API.md's Errors list no such 400).
     empty = png_bytes(np.zeros((227, 227), np.uint8))
     reply = gateway_service.post("/api/v1/inpaint", files={"image": soccer, "mask": empty})
-    assert_error(reply, 400, "invalid_argument", "mask is empty")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["removed_pixels"] == 0
+    unchanged = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["image"]))).convert("RGB"))
+    assert np.array_equal(unchanged, photo_rgb("soccer"))
+
+    edit = gateway_service.post(
+        "/api/v1/edit", files={"image": soccer, "mask": empty}, data={"top_k": "3"}
+    )
+    classify = gateway_service.post(
+        "/api/v1/classify", files={"image": soccer}, data={"top_k": "3"}
+    )
+    assert edit.status_code == 200, edit.text
+    assert edit.json()["removed_pixels"] == 0
+    assert [p["class_id"] for p in edit.json()["predictions"]] == [
+        p["class_id"] for p in classify.json()["predictions"]
+    ]
+    assert edit.json()["predictions"][0]["probability"] == pytest.approx(
+        classify.json()["predictions"][0]["probability"], abs=1e-6
+    )
 
 
 def test_mask_that_is_not_an_image_is_400(gateway_service, soccer):

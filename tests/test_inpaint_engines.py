@@ -9,8 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from services.common.errors import EngineUnavailable, InvalidInput
-from services.common.inpaint_engine import (
+from common.errors import EngineUnavailable, InvalidInput
+from services.inpainter.engines import ENGINES, BlurEngine, MeanEngine, build_registry
+from services.patchmatch import native
+from services.patchmatch.engines import PatchMatchEngine
+from services.patchmatch.resynthesizer_engine import ResynthesizerEngine
+from services.runtime.inpaint_engine import (
     EngineParam,
     EngineRegistry,
     EngineStopped,
@@ -18,10 +22,6 @@ from services.common.inpaint_engine import (
     StopSignal,
     run_engine,
 )
-from services.inpainter.engines import ENGINES, BlurEngine, MeanEngine, build_registry
-from services.patchmatch import native
-from services.patchmatch.engines import PatchMatchEngine
-from services.patchmatch.resynthesizer_engine import ResynthesizerEngine
 from tests.support.inpainting import assert_only_mask_changed, assert_sky_fill, kite_mask
 
 

@@ -9,8 +9,8 @@ import grpc
 import numpy as np
 import pytest
 
+from common.images import raw_image, raw_mask
 from ic.v1 import image_pb2, inpainter_pb2
-from services.common.images import raw_image, raw_mask
 from tests.support.inpainting import (
     TIMEOUT,
     assert_only_mask_changed,

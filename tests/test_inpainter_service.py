@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2
 
+from common.images import raw_image
 from ic.v1 import inpainter_pb2
-from services.common.grpc_server import ServerConfig
-from services.common.images import raw_image
-from services.common.inpaint_engine import EngineRegistry
-from services.common.inpainter_servicer import inpainter_grpc_service
 from services.inpainter.engines import TeleaEngine
+from services.runtime.grpc_server import ServerConfig
+from services.runtime.inpaint_engine import EngineRegistry
+from services.runtime.inpainter_servicer import inpainter_grpc_service
 from tests.support.inpainting import (
     TIMEOUT,
     engines_info,

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from services.common.errors import EngineUnavailable, InvalidInput, TooLarge
+from common.errors import EngineUnavailable, InvalidInput, TooLarge
 from services.patchmatch import native
 from services.patchmatch.native import (
     PARAMS,

@@ -12,8 +12,8 @@ import grpc
 import numpy as np
 import pytest
 
+from common.images import raw_image, raw_mask
 from ic.v1 import inpainter_pb2
-from services.common.images import raw_image, raw_mask
 from tests.support.inpainting import (
     TIMEOUT,
     engines_info,

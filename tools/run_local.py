@@ -25,7 +25,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from services.common.config import env_int, env_str
+from common.config import env_int, env_str
 
 READY_TIMEOUT_S = 180.0
 STOP_GRACE_S = 15.0
@@ -103,6 +103,7 @@ def build_children(args: argparse.Namespace) -> list[Child]:
                 "IC_HTTP_PORT": str(args.http_port),
                 "IC_CLASSIFIER_ADDR": f"dns:///localhost:{args.classifier_port}",
                 "IC_INPAINT_BACKENDS": ",".join(backends),
+                "IC_SEGMENTER_ADDR": f"dns:///localhost:{args.inpainter_port}",
             },
         )
     )

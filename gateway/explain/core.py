@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.common.errors import InvalidInput
+from common.errors import InvalidInput
 
 # Laplace correction (Robnik-Sikonja & Kononenko 2008, as used by Zintgraf et
 # al. 2017 and Kang et al. 2019): N is the size of the model's training set

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.config import env_float, env_int
+from common.errors import InvalidInput
+from common.images import ImageLimits, decode_image, raw_image, raw_mask
 from gateway.explain import core
 from gateway.explain.pipeline import (
     CancelScope,
@@ -21,9 +24,6 @@ from gateway.explain.pipeline import (
     window_probabilities,
 )
 from ic.v1 import classifier_pb2, image_pb2, inpainter_pb2
-from services.common.config import env_float, env_int
-from services.common.errors import InvalidInput
-from services.common.images import ImageLimits, decode_image, raw_image, raw_mask
 
 Metadata = Callable[[], Sequence[tuple[str, str]]]
 # Images coming back from our own services were checked by them already.

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageFilter
 
+from common.images import ImageLimits, decode_encoded_rgb, raw_image, raw_mask
 from gateway.explain import core
 from gateway.explain.explainer import Explainer, ExplainOptions, Explanation
 from gateway.explain.pipeline import CancelScope, classify_images, window_probabilities
 from ic.v1 import classifier_pb2
-from services.common.images import ImageLimits, decode_encoded_rgb, raw_image, raw_mask
 
 REMOVAL_FRACTIONS = (0.01, 0.02, 0.05, 0.10, 0.20)
 REMOVAL_METHODS = ("hinder", "random", "cam_least")
@@ -253,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     import json
     from pathlib import Path
 
-    from gateway.channels import open_channel
+    from common.channels import open_channel
+    from common.config import env_str
     from ic.v1 import classifier_pb2_grpc, inpainter_pb2_grpc
-    from services.common.config import env_str
 
     parser = argparse.ArgumentParser(
         prog="python -m gateway.explain.faithfulness",

@@ -21,16 +21,25 @@ from collections.abc import Callable, Iterator
 import grpc
 from flask import Blueprint, Response, current_app, request
 
-from gateway.errors import ApiError, bad_request, from_input_error, from_rpc_error
+from common.config import env_int
+from common.errors import InvalidInput, NotFound, ServiceCallFailed, Unavailable
+from common.images import encode_png
+from gateway.clients import call_metadata, clients, require_model_info
+from gateway.errors import ApiError, from_input_error, from_rpc_error
 from gateway.explain import core
 from gateway.explain.explainer import ClassInfo, Explainer, ExplainLimits, ExplainOptions
 from gateway.explain.faithfulness import measure
 from gateway.explain.pipeline import Cancelled, CancelScope, PipelineSettings
-from gateway.forms import parse_backend, read_image, require_multipart, text_field
-from gateway.services import call_metadata, require_model_info, services
-from services.common.config import env_int
-from services.common.errors import InvalidInput
-from services.common.images import encode_png
+from gateway.fields import (
+    COMPETITORS,
+    FAITHFULNESS,
+    FIX,
+    FIX_FRACTION,
+    STRIDE,
+    TARGET,
+    WINDOW,
+)
+from gateway.forms import parse_backend, read_image, require_multipart
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +47,6 @@ explain_blueprint = Blueprint("explain", __name__, url_prefix="/api/v1")
 
 NDJSON = "application/x-ndjson"
 POLL_S = 0.1
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off")
 # An answer nobody will read (the client went away): nginx's "client closed request".
 CLIENT_CLOSED = 499
 
@@ -47,46 +54,17 @@ CLIENT_CLOSED = 499
 # -- reading the request -------------------------------------------------------
 
 
-def _int_field(name: str) -> int | None:
-    raw = text_field(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw, 10)
-    except ValueError:
-        raise bad_request(f"{name}={raw!r} is not an integer") from None
-
-
-def _float_field(name: str, default: float) -> float:
-    raw = text_field(name)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise bad_request(f"{name}={raw!r} is not a number") from None
-
-
-def _bool_field(name: str) -> bool:
-    raw = (text_field(name) or "false").lower()
-    if raw in TRUE_WORDS:
-        return True
-    if raw in FALSE_WORDS:
-        return False
-    raise bad_request(f"{name}={raw!r} is not a boolean: use true or false")
-
-
 def read_options() -> tuple[ExplainOptions, bool]:
-    competitors = _int_field("competitors")
+    limits = current_app.config["IC_EXPLAIN"]["limits"]
     options = ExplainOptions(
-        target=_int_field("target"),
-        window=_int_field("window"),
-        stride=_int_field("stride"),
-        competitors=3 if competitors is None else competitors,
-        fix=_bool_field("fix"),
-        fix_fraction=_float_field("fix_fraction", 0.05),
+        target=TARGET.read(),
+        window=WINDOW.read(),
+        stride=STRIDE.read(),
+        competitors=COMPETITORS.read(maximum=limits.max_competitors),
+        fix=FIX.read(),
+        fix_fraction=FIX_FRACTION.read(maximum=limits.max_fix_fraction),
     )
-    return options, _bool_field("faithfulness")
+    return options, FAITHFULNESS.read()
 
 
 def wants_stream() -> bool:
@@ -232,6 +210,12 @@ def api_error(exc: BaseException) -> ApiError:
         return from_input_error(exc)
     if isinstance(exc, grpc.RpcError):
         return from_rpc_error(exc, "inpainting or classifier")
+    if isinstance(exc, ServiceCallFailed):
+        return from_rpc_error(exc.error, exc.service)
+    if isinstance(exc, NotFound):
+        return ApiError(404, "not_found", str(exc))
+    if isinstance(exc, Unavailable):
+        return ApiError(503, "unavailable", str(exc))
     if isinstance(exc, Cancelled):
         return ApiError(503, "unavailable", f"the explanation was cancelled: {exc}")
     log.error("explanation failed", exc_info=exc)
@@ -251,7 +235,7 @@ def explain():
     backend = parse_backend()
     settings = current_app.config["IC_EXPLAIN"]
     metadata = call_metadata()
-    current = services()
+    current = clients()
     explainer = Explainer(
         current.classifier.stub,
         model.num_classes,

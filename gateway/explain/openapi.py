@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from gateway.fields import EXPLAIN_PARTS
 from gateway.openapi import (
-    BACKEND_PART,
     EXAMPLE_PHOTO,
-    IMAGE_PART,
     error_answers,
     multipart,
     openapi_document,
@@ -83,34 +82,6 @@ SCHEMAS = {
     },
 }
 
-PARTS = {
-    "image": IMAGE_PART,
-    "target": {"type": "integer", "description": "Class id to explain; default the top-1."},
-    "backend": BACKEND_PART,
-    "window": {
-        "type": "integer",
-        "minimum": 1,
-        "description": "Window side in px; default about a fifth of the shorter side "
-        "(48 on 227 px).",
-    },
-    "stride": {
-        "type": "integer",
-        "minimum": 1,
-        "description": "Window step in px, at most the window; default a third of it.",
-    },
-    "competitors": {"type": "integer", "minimum": 0, "maximum": 10, "default": 3},
-    "fix": {"type": "boolean", "default": False, "description": "Add the fix-it answer."},
-    "fix_fraction": {
-        "type": "number",
-        "exclusiveMinimum": True,
-        "minimum": 0,
-        "maximum": 0.2,
-        "default": 0.05,
-        "description": "At most this share of the image is removed by fix-it.",
-    },
-    "faithfulness": {"type": "boolean", "default": False},
-}
-
 PATH = {
     "post": {
         "summary": "Undesirable pixels: which regions hinder the target, support it, or "
@@ -120,8 +91,7 @@ PATH = {
         "(or an Error object if the work failed after the stream began). Closing the "
         "connection cancels the work.",
         "requestBody": multipart(
-            PARTS,
-            ["image"],
+            EXPLAIN_PARTS,
             {
                 "default": {"value": {"image": EXAMPLE_PHOTO}},
                 "fix": {

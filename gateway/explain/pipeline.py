@@ -26,8 +26,8 @@ import grpc
 import numpy as np
 from prometheus_client import Counter
 
+from common.config import env_float, env_int
 from ic.v1 import classifier_pb2, image_pb2, inpainter_pb2
-from services.common.config import env_float, env_int
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Configuration (environment): IC_MODEL_PATH (else the fetch step's search and
 download, see fetch_model.py), IC_ORT_THREADS (ONNX Runtime intra-op threads,
 default 1: on a 2-core machine one thread per inference, two inferences at
 once, beats two threads each), IC_MAX_BATCH, IC_MAX_SIDE, IC_MAX_PIXELS and the
-server settings of services.common.grpc_server (IC_GRPC_PORT default 50051,
+server settings of services.runtime.grpc_server (IC_GRPC_PORT default 50051,
 IC_METRICS_PORT default 9101, IC_GRPC_WORKERS default 4).
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 
+from common.config import env_int, env_str
+from common.images import ImageLimits
+from common.logs import configure_logging
 from ic.v1 import classifier_pb2_grpc
 from services.classifier.core import SqueezeNetClassifier
 from services.classifier.fetch_model import ModelFetchError, ensure_model
 from services.classifier.server import SERVICE_NAME, ClassifierServicer
-from services.common.config import env_int, env_str
-from services.common.grpc_server import GrpcService, ServerConfig
-from services.common.images import ImageLimits
-from services.common.logs import configure_logging
+from services.runtime.grpc_server import GrpcService, ServerConfig
 
 log = logging.getLogger("classifier")
 
@@ -41,6 +41,7 @@ def main() -> None:
             model_path,
             intra_op_threads=env_int("IC_ORT_THREADS", 1),
             max_batch=env_int("IC_MAX_BATCH", 64),
+            max_edits=env_int("IC_MAX_EDITS", 1024),
             limits=ImageLimits(
                 max_side=env_int("IC_MAX_SIDE", 4096),
                 max_pixels=env_int("IC_MAX_PIXELS", 4096 * 4096),

@@ -9,6 +9,7 @@ come from that same forward pass.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,10 +20,11 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from common.errors import InvalidInput
+from common.images import ImageLimits
 from services.classifier import preprocess
+from services.classifier.edits import ImageEdit, edited_batches
 from services.classifier.model_graph import prepare_model
-from services.common.errors import InvalidInput
-from services.common.images import ImageLimits
 
 LABELS_PATH = Path(__file__).with_name("imagenet_classes.txt")
 MODEL_NAME = "squeezenet1.1"
@@ -56,6 +58,17 @@ class ImageClassification:
 @dataclass
 class BatchClassification:
     results: list[ImageClassification]
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EditsClassification:
+    """One base image and its edits: one result per edit, and the base's own if asked."""
+
+    results: list[ImageClassification]
+    base: ImageClassification | None = None
+    # True when only each edit's projective field was recomputed.
+    incremental: bool = False
     timing_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -106,6 +119,7 @@ class SqueezeNetClassifier:
         intra_op_threads: int = 1,
         max_batch: int = 64,
         limits: ImageLimits | None = None,
+        max_edits: int = 1024,
     ) -> None:
         prepared = prepare_model(model_path)
         options = ort.SessionOptions()
@@ -127,6 +141,7 @@ class SqueezeNetClassifier:
                 f"{len(self.labels)} labels for a model with {self.num_classes} classes"
             )
         self.max_batch = max_batch
+        self.max_edits = max_edits
         self.limits = limits or ImageLimits()
         self.name = MODEL_NAME
 
@@ -220,6 +235,46 @@ class SqueezeNetClassifier:
             )
         timing["postprocess"] = (time.perf_counter() - started) * 1e3
         return BatchClassification(results=results, timing_ms=timing)
+
+    def classify_edits(
+        self,
+        base: np.ndarray,
+        edits: Sequence[ImageEdit],
+        top_k: int = 5,
+        pinned_class_ids: Sequence[int] = (),
+        all_probabilities: bool = False,
+        include_base: bool = False,
+    ) -> EditsClassification:
+        """The classification of every edited image (and of the base, if asked).
+
+        Every edited image runs through the whole network, `max_batch` at a
+        time, so memory stays bounded whatever the number of edits.
+        """
+        self.validate([base], top_k, pinned_class_ids, ())
+        if not edits and not include_base:
+            raise InvalidInput("no edits: send at least one (or ask for the base image)")
+        if len(edits) > self.max_edits:
+            raise InvalidInput(f"{len(edits)} edits in one call; at most {self.max_edits}")
+        options = {
+            "top_k": top_k,
+            "pinned_class_ids": pinned_class_ids,
+            "all_probabilities": all_probabilities,
+        }
+        timing: dict[str, float] = {}
+        answer = EditsClassification(results=[])
+        batches = edited_batches(base, edits, self.max_batch)
+        if include_base:
+            batches = itertools.chain([[base]], batches)
+        for index, images in enumerate(batches):
+            batch = self.classify(images, **options)
+            for key, value in batch.timing_ms.items():
+                timing[key] = timing.get(key, 0.0) + value
+            if include_base and index == 0:
+                answer.base = batch.results[0]
+            else:
+                answer.results.extend(batch.results)
+        answer.timing_ms = timing
+        return answer
 
     def cams_from_maps(
         self, class_maps: np.ndarray, class_ids: Sequence[int], width: int, height: int

@@ -7,11 +7,12 @@ import time
 
 import grpc
 
+from common.config import replica_name
+from common.images import decode_image
 from ic.v1 import classifier_pb2, classifier_pb2_grpc
-from services.classifier.core import ClassScore, SqueezeNetClassifier
+from services.classifier.core import ClassScore, ImageClassification, SqueezeNetClassifier
+from services.classifier.edits import edit_from_bytes
 from services.classifier.preprocess import SHORT_SIDE
-from services.common.config import replica_name
-from services.common.images import decode_image
 
 DEFAULT_TOP_K = 5
 SERVICE_NAME = classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name
@@ -21,6 +22,25 @@ def _probability_message(score: ClassScore) -> classifier_pb2.ClassProbability:
     return classifier_pb2.ClassProbability(
         class_id=score.class_id, label=score.label, probability=score.probability, rank=score.rank
     )
+
+
+def _fill_result(message: classifier_pb2.ImageResult, result: ImageClassification) -> None:
+    message.top.extend(_probability_message(s) for s in result.top)
+    message.pinned.extend(_probability_message(s) for s in result.pinned)
+    for cam in result.cams:
+        height, width = cam.image.shape
+        message.cams.add(
+            class_id=cam.class_id,
+            width=width,
+            height=height,
+            data=cam.image.tobytes(),
+            raw_min=cam.raw_min,
+            raw_max=cam.raw_max,
+            image_width=width,
+            image_height=height,
+        )
+    if result.probabilities is not None:
+        message.probabilities.extend(result.probabilities.tolist())
 
 
 class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
@@ -64,23 +84,50 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
             model=self.classifier.name, served_by=self.replica
         )
         for result in batch.results:
-            message = response.results.add()
-            message.top.extend(_probability_message(s) for s in result.top)
-            message.pinned.extend(_probability_message(s) for s in result.pinned)
-            for cam in result.cams:
-                height, width = cam.image.shape
-                message.cams.add(
-                    class_id=cam.class_id,
-                    width=width,
-                    height=height,
-                    data=cam.image.tobytes(),
-                    raw_min=cam.raw_min,
-                    raw_max=cam.raw_max,
-                )
-            if result.probabilities is not None:
-                message.probabilities.extend(result.probabilities.tolist())
+            _fill_result(response.results.add(), result)
         response.timing_ms["decode"] = decode_ms
         response.timing_ms.update(batch.timing_ms)
+        response.timing_ms["total"] = (time.perf_counter() - started) * 1e3
+        return response
+
+    def ClassifyEdits(
+        self, request: classifier_pb2.ClassifyEditsRequest, context: grpc.ServicerContext
+    ) -> classifier_pb2.ClassifyEditsResponse:
+        self._wait_for_model(context)
+        started = time.perf_counter()
+        base = decode_image(request.base, self.classifier.limits, what="base image")
+        height, width = base.shape[:2]
+        edits = [
+            edit_from_bytes(
+                index,
+                edit.rect.x,
+                edit.rect.y,
+                edit.rect.width,
+                edit.rect.height,
+                edit.rgb,
+                width,
+                height,
+            )
+            for index, edit in enumerate(request.edits)
+        ]
+        decode_ms = (time.perf_counter() - started) * 1e3
+        answer = self.classifier.classify_edits(
+            base,
+            edits,
+            top_k=request.top_k or DEFAULT_TOP_K,
+            pinned_class_ids=list(request.pinned_class_ids),
+            all_probabilities=request.all_probabilities,
+            include_base=request.include_base,
+        )
+        response = classifier_pb2.ClassifyEditsResponse(
+            model=self.classifier.name, served_by=self.replica, incremental=answer.incremental
+        )
+        if answer.base is not None:
+            _fill_result(response.base, answer.base)
+        for result in answer.results:
+            _fill_result(response.results.add(), result)
+        response.timing_ms["decode"] = decode_ms
+        response.timing_ms.update(answer.timing_ms)
         response.timing_ms["total"] = (time.perf_counter() - started) * 1e3
         return response
 
@@ -99,4 +146,10 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
             max_side=classifier.limits.max_side,
             max_pixels=classifier.limits.max_pixels,
             served_by=self.replica,
+            title="SqueezeNet 1.1 (ImageNet-1k)",
+            default=True,
+            available=True,
+            incremental=False,
+            incremental_reason="every edited image runs through the whole network",
+            max_edits=classifier.max_edits,
         )

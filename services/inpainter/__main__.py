@@ -1,7 +1,7 @@
 """`python -m services.inpainter`: the OpenCV Inpainter on :50052 (metrics :9102)."""
 
-from services.common.config import env_str
-from services.common.logs import configure_logging
+from common.config import env_str
+from common.logs import configure_logging
 from services.inpainter.server import create_service
 
 

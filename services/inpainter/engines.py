@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
-from services.common.inpaint_engine import (
+from services.runtime.inpaint_engine import (
     EngineParam,
     EngineRegistry,
     InpaintEngine,

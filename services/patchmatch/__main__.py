@@ -1,8 +1,8 @@
 """`python -m services.patchmatch`: the PatchMatch / Resynthesizer Inpainter on
 :50053 (metrics :9103). Build the C engine first with `make native`."""
 
-from services.common.config import env_str
-from services.common.logs import configure_logging
+from common.config import env_str
+from common.logs import configure_logging
 from services.patchmatch.server import create_service
 
 

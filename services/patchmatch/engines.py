@@ -11,15 +11,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from services.common.inpaint_engine import (
+from services.patchmatch import native
+from services.patchmatch.resynthesizer_engine import ResynthesizerEngine
+from services.runtime.inpaint_engine import (
     EngineParam,
     EngineRegistry,
     EngineStopped,
     InpaintEngine,
     StopSignal,
 )
-from services.patchmatch import native
-from services.patchmatch.resynthesizer_engine import ResynthesizerEngine
 
 
 class PatchMatchEngine(InpaintEngine):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.common.errors import EngineUnavailable, InvalidInput, TooLarge
+from common.errors import EngineUnavailable, InvalidInput, TooLarge
 
 LIBRARY_PATH = Path(__file__).resolve().parent / "build" / "libpatchmatch.so"
 ABI_VERSION = 1  # PM_ABI_VERSION in src/patchmatch.h

@@ -29,8 +29,8 @@ from types import ModuleType
 
 import numpy as np
 
-from services.common.errors import EngineUnavailable
-from services.common.inpaint_engine import EngineParam, EngineStopped, InpaintEngine, StopSignal
+from common.errors import EngineUnavailable
+from services.runtime.inpaint_engine import EngineParam, EngineStopped, InpaintEngine, StopSignal
 
 # The sampling orders of the library's matchContextType (0, "no context", makes
 # no sense for filling a hole and is left out).

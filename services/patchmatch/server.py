@@ -3,10 +3,10 @@ shared Inpainter servicer."""
 
 from __future__ import annotations
 
-from services.common.config import env_str
-from services.common.grpc_server import GrpcService, ServerConfig
-from services.common.inpainter_servicer import disabled_engines_from_env, inpainter_grpc_service
+from common.config import env_str
 from services.patchmatch.engines import DEFAULT_ENGINE, build_registry
+from services.runtime.grpc_server import GrpcService, ServerConfig
+from services.runtime.inpainter_servicer import disabled_engines_from_env, inpainter_grpc_service
 
 GRPC_PORT = 50053
 METRICS_PORT = 9103

@@ -6,8 +6,8 @@ from __future__ import annotations
 import grpc
 import numpy as np
 
+from common.images import ImageLimits, decode_image, encode_png, raw_image, raw_mask
 from ic.v1 import image_pb2, inpainter_pb2, inpainter_pb2_grpc
-from services.common.images import ImageLimits, decode_image, encode_png, raw_image, raw_mask
 
 TIMEOUT = 60.0
 

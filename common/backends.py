@@ -19,8 +19,8 @@ from typing import TypeVar
 
 import grpc
 
-from gateway.channels import check_health, open_channel
-from gateway.errors import ApiError, from_rpc_error, not_found
+from common.channels import check_health, open_channel
+from common.errors import NotFound, ServiceCallFailed, Unavailable
 from ic.v1 import inpainter_pb2, inpainter_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -203,15 +203,13 @@ class BackendRegistry:
             if all(a.info is None for a in self.addresses):
                 # Nothing has ever answered: the name may be fine, the services are not.
                 silent = "; ".join(f"{a.target}: {a.error}" for a in self.addresses)
-                raise ApiError(
-                    503,
-                    "unavailable",
-                    f"no inpainting backend has answered yet ({silent or 'none configured'})",
+                raise Unavailable(
+                    f"no inpainting backend has answered yet ({silent or 'none configured'})"
                 )
             known = sorted({e.name for e in self.engines()})
             silent = [a.target for a in self.addresses if a.info is None]
             hint = f"; not answering yet: {', '.join(silent)}" if silent else ""
-            raise not_found(
+            raise NotFound(
                 f"unknown backend {name!r}; known backends: {', '.join(known) or 'none'}{hint}"
             )
         first = [(name, a) for a in self._offering(name) if self._usable(a, name)]
@@ -239,7 +237,7 @@ class BackendRegistry:
                 result = attempt(address.stub, engine)
             except grpc.RpcError as exc:
                 if exc.code() not in FALLBACK_CODES:
-                    raise from_rpc_error(exc, f"inpainting ({engine})") from exc
+                    raise ServiceCallFailed(f"inpainting ({engine})", exc) from exc
                 failures.append(f"{engine} at {address.target}: {exc.code().name}")
                 if exc.code() is grpc.StatusCode.UNAVAILABLE:
                     address.up = False
@@ -247,11 +245,9 @@ class BackendRegistry:
                 self._wake.set()  # re-read the table soon
                 continue
             return InpaintOutcome(result, engine, engine != wanted, failures)
-        raise ApiError(
-            503,
-            "unavailable",
+        raise Unavailable(
             f"no inpainting backend is available for {wanted!r}: "
-            + ("; ".join(failures) or "every backend service is down"),
+            + ("; ".join(failures) or "every backend service is down")
         )
 
     def health(self) -> list[tuple[str, bool, str]]:

@@ -1,6 +1,6 @@
-"""The gateway's view of the gRPC services, shared by every blueprint.
+"""The gateway's clients of the gRPC services, shared by every blueprint.
 
-`services(app)` (or `current_app.extensions["ic"]`) returns the `Services` of
+`clients(app)` (or `current_app.extensions["ic"]`) returns the `Clients` of
 this process: the classifier client and the inpainting backend registry. They
 are built on first use and rebuilt if the process has forked since, so a
 gunicorn worker never inherits its parent's gRPC channels.
@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from flask import Flask, current_app
 
-from gateway.backends import BackendRegistry
-from gateway.channels import check_health, open_channel
+from common.backends import BackendRegistry
+from common.channels import check_health, open_channel
+from common.logs import request_id_var
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, from_rpc_error
-from ic.v1 import classifier_pb2, classifier_pb2_grpc
-from services.common.logs import request_id_var
+from ic.v1 import classifier_pb2, classifier_pb2_grpc, segmenter_pb2, segmenter_pb2_grpc
 
 
 def call_metadata() -> tuple[tuple[str, str], ...]:
@@ -69,6 +69,27 @@ class ClassifierClient:
         self.channel.close()
 
 
+class SegmenterClient:
+    """The Segmenter (GrabCut) beside the OpenCV inpainter: the select tool's service."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.target = config.segmenter_address
+        self.channel = open_channel(self.target)
+        self.stub = segmenter_pb2_grpc.SegmenterStub(self.channel)
+
+    def segment(self, request: segmenter_pb2.SegmentRequest) -> segmenter_pb2.SegmentResponse:
+        try:
+            return self.stub.Segment(
+                request, timeout=self.config.segment_timeout_s, metadata=call_metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "segmenter") from exc
+
+    def close(self) -> None:
+        self.channel.close()
+
+
 SIDE_WORK_NICENESS = 19
 
 
@@ -86,7 +107,7 @@ def lower_this_threads_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SIDE_WORK_NICENESS)
 
 
-class Services:
+class Clients:
     """Everything of this process that talks to the gRPC services, and the
     threads that do a request's CPU work while it waits on one of them."""
 
@@ -103,6 +124,7 @@ class Services:
             initializer=lower_this_threads_priority,
         )
         self.classifier = ClassifierClient(config)
+        self.segmenter = SegmenterClient(config)
         self.backends = BackendRegistry(
             config.inpaint_addresses,
             config.default_backend,
@@ -114,42 +136,43 @@ class Services:
     def close(self) -> None:
         self.side_work.shutdown(wait=False, cancel_futures=True)
         self.classifier.close()
+        self.segmenter.close()
         self.backends.close()
 
 
-class ServicesHolder:
-    """Builds `Services` lazily, once per process (fork-safe)."""
+class ClientsHolder:
+    """Builds `Clients` lazily, once per process (fork-safe)."""
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self._services: Services | None = None
+        self._clients: Clients | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> Services:
-        current = self._services
+    def get(self) -> Clients:
+        current = self._clients
         if current is not None and current.pid == os.getpid():
             return current
         with self._lock:
-            if self._services is None or self._services.pid != os.getpid():
+            if self._clients is None or self._clients.pid != os.getpid():
                 # After a fork the inherited object is unusable; do not close it
                 # (its channels belong to the parent), just replace it.
-                self._services = Services(self.config)
-            return self._services
+                self._clients = Clients(self.config)
+            return self._clients
 
     def close(self) -> None:
-        if self._services is not None and self._services.pid == os.getpid():
-            self._services.close()
-            self._services = None
+        if self._clients is not None and self._clients.pid == os.getpid():
+            self._clients.close()
+            self._clients = None
 
 
-def services(app: Flask | None = None) -> Services:
-    """The Services of this process for `app` (default: the current app)."""
-    holder: ServicesHolder = (app or current_app).extensions["ic"]
+def clients(app: Flask | None = None) -> Clients:
+    """The Clients of this process for `app` (default: the current app)."""
+    holder: ClientsHolder = (app or current_app).extensions["ic"]
     return holder.get()
 
 
 def require_model_info() -> classifier_pb2.ModelInfo:
-    info = services().classifier.model_info()
+    info = clients().classifier.model_info()
     if not info.labels:
         raise ApiError(503, "unavailable", "the classifier reported no labels")
     return info

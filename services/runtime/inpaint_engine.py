@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.common.errors import EngineUnavailable, InvalidInput
+from common.errors import EngineUnavailable, InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Container health probe: exit 0 when the local server is healthy, 1 otherwise.
 
-    python -m services.common.healthcheck ic.v1.Classifier     # gRPC health of a named service
-    python -m services.common.healthcheck --http /healthz      # an HTTP URL path of the gateway
+    python -m common.healthcheck ic.v1.Classifier     # gRPC health of a named service
+    python -m common.healthcheck --http /healthz      # an HTTP URL path of the gateway
 
 No registry image (grpc_health_probe, curl) is needed: the probe runs with the
 service's own interpreter. The gRPC port is $IC_GRPC_PORT (as the server reads

@@ -1,5 +1,6 @@
-"""gRPC channels of the gateway: round_robin over every replica a DNS name
-resolves to, retries on UNAVAILABLE and server-side CANCELLED, message limits sized for images.
+"""gRPC client channels (the gateway's and the explainer's): round_robin over
+every replica a DNS name resolves to, retries on UNAVAILABLE and server-side
+CANCELLED, message limits sized for images, and the health check.
 
 Channels are created on first use in the process that uses them, never at
 import time: gRPC's C core does not survive fork(), and gunicorn forks its
@@ -13,9 +14,16 @@ import json
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.grpc_server import MAX_MESSAGE_BYTES
+# Images travel raw between processes: both sides raise gRPC's 4 MB default.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
-SERVICES = ("ic.v1.Classifier", "ic.v1.Inpainter", "grpc.health.v1.Health")
+SERVICES = (
+    "ic.v1.Classifier",
+    "ic.v1.Inpainter",
+    "ic.v1.Segmenter",
+    "ic.v1.Explainer",
+    "grpc.health.v1.Health",
+)
 
 SERVICE_CONFIG = {
     "loadBalancingConfig": [{"round_robin": {}}],
@@ -38,6 +46,13 @@ SERVICE_CONFIG = {
         }
     ],
 }
+
+
+def grpc_target(address: str) -> str:
+    """`host:port` -> `dns:///host:port`, so every replica behind a name gets traffic."""
+    address = address.strip()
+    explicit = ("unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
+    return address if "://" in address or address.startswith(explicit) else f"dns:///{address}"
 
 
 def open_channel(target: str) -> grpc.Channel:

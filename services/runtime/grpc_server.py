@@ -28,14 +28,20 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.config import env_float, env_int, env_str
-from services.common.errors import EngineUnavailable, InvalidInput
-from services.common.logs import request_id_var
-from services.common.metrics import GRPC_LATENCY, GRPC_REQUESTS, start_metrics_server
+from common.channels import MAX_MESSAGE_BYTES
+from common.config import env_float, env_int, env_str
+from common.errors import (
+    EngineUnavailable,
+    InvalidInput,
+    NotFound,
+    ServiceCallFailed,
+    Unavailable,
+)
+from common.logs import request_id_var
+from common.memory import keep_memory_in_check
+from services.runtime.metrics import GRPC_LATENCY, GRPC_REQUESTS, start_metrics_server
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -64,8 +70,15 @@ class ServerConfig:
 def _status_for(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, InvalidInput):
         return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(exc, NotFound):
+        return grpc.StatusCode.NOT_FOUND
     if isinstance(exc, EngineUnavailable):
         return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(exc, Unavailable):
+        return grpc.StatusCode.UNAVAILABLE
+    if isinstance(exc, ServiceCallFailed) and hasattr(exc.error, "code"):
+        # Another service's answer, passed on with its own status.
+        return exc.error.code()
     return grpc.StatusCode.INTERNAL
 
 
@@ -214,6 +227,7 @@ class GrpcService:
 
     def start(self) -> None:
         """Start serving, then warm up the core and flip the named services to SERVING."""
+        keep_memory_in_check()  # large images: give the memory back after a burst
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in self.service_names:
             self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
