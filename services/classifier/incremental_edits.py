@@ -16,15 +16,16 @@ the service's one base-activation cache, and decides:
   crop. The engine must do at most 1 / `min_saving` of what full inference
   does (IC_INCREMENTAL_MIN_SAVING, default 2). Measured with
   bench/bench_incremental.py on the shared 2-core machine, one thread:
-  SqueezeNet 1.1 saves 2.6x of the multiply-adds and runs 2.0-2.3x faster;
-  EfficientNet-Lite0 saves 1.4x and runs 1.0-1.2x faster, which is within the
-  noise and costs a second copy of every activation in memory. A count of
-  multiply-adds is the same on every machine and at every start, unlike a
-  timing taken while the service starts next to other work.
+  SqueezeNet 1.1 saves 2.59x of the multiply-adds and runs 1.8-2.2x faster
+  (1.6-1.9x through gRPC); EfficientNet-Lite0 saves 1.55x and runs 1.0-1.2x
+  faster, within the noise, for a second copy of every activation in memory.
+  Time follows the count at 0.7-0.8 of it. A count of multiply-adds is the
+  same on every machine and at every start, unlike a timing taken while the
+  service starts next to other work.
 
 `scores(base, edits)` then gives the scores of the base and of every edit, or
 None when the model does not use the engine or this base image cannot run
-incrementally (the engine's shape checks; `last_reason` says why): the caller
+incrementally (the engine's shape checks; logged with the reason): the caller
 then runs the edits in full.
 """
 
@@ -75,7 +76,6 @@ class IncrementalEdits:
         # Full inference's multiply-adds over the engine's on the reference workload.
         self.saving = saving
         self.reference = preprocessor.geometry(REFERENCE_SIDE, REFERENCE_SIDE)
-        self.last_reason = ""
 
     @property
     def enabled(self) -> bool:
@@ -141,8 +141,8 @@ class IncrementalEdits:
         # Which key says whether the base image's activations were computed or reused.
         timing["base_cached" if cached else "base"] = (time.perf_counter() - started) * 1e3
         if not activations.incremental:
-            self.last_reason = activations.reason
-            log.info("edits run in full", extra={"reason": activations.reason})
+            if not cached:  # once per base image, not once per call
+                log.info("edits run in full", extra={"reason": activations.reason})
             return None
         geometry = self.preprocessor.geometry(base.shape[1], base.shape[0])
         rows = [np.empty((0, *activations.output.shape), np.float32)]
