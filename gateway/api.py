@@ -8,18 +8,17 @@ import numpy as np
 from flask import Blueprint, current_app, request, send_from_directory
 
 from common.config import replica_name
-from common.errors import InvalidInput
-from common.images import decode_image, encode_png, raw_image, raw_mask
+from common.images import encode_png, raw_image
 from gateway import __version__
 from gateway.classification import answer_fields, classify_models, read_models, read_params
-from gateway.clients import call_metadata, clients, require_model_info
-from gateway.errors import ApiError, bad_request, not_found
-from gateway.forms import parse_backend, read_image, read_mask, require_multipart
+from gateway.clients import clients, require_model_info
+from gateway.errors import bad_request, not_found
+from gateway.forms import parse_backend, read_answer, read_image, read_mask, require_multipart
 from gateway.gallery import list_gallery
+from gateway.inpainting import Inpainted, inpaint
 from gateway.jsonbody import Base64, json_response
-from gateway.observability import BACKEND_FALLBACKS
 from gateway.png import encode_png_fast, png_level
-from ic.v1 import classifier_pb2, inpainter_pb2
+from ic.v1 import classifier_pb2
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -189,30 +188,6 @@ def example_stroke_mask(width: int, height: int):
 # -- classify, inpaint, edit -------------------------------------------------
 
 
-def inpaint(rgb: np.ndarray, mask: np.ndarray, backend: str | None):
-    """Inpaint on the requested backend or a fallback -> (InpaintOutcome, timing)."""
-    config = current_app.config["IC"]
-    request = inpainter_pb2.InpaintRequest(image=raw_image(rgb), mask=raw_mask(mask))
-    metadata = call_metadata()
-
-    def attempt(stub, engine: str):
-        request.engine = engine
-        return stub.Inpaint(request, timeout=config.inpaint_timeout_s, metadata=metadata)
-
-    outcome = clients().backends.call(backend, attempt)
-    if outcome.fallback:
-        BACKEND_FALLBACKS.labels(backend or "default", outcome.engine).inc()
-    return outcome
-
-
-def inpainted_rgb(message) -> np.ndarray:
-    """The service's answer as an array (raw by contract; encoded accepted)."""
-    try:
-        return decode_image(message, current_app.config["IC"].image_limits, what="inpainted image")
-    except InvalidInput as exc:
-        raise ApiError(502, "bad_gateway", f"the inpainting service answered: {exc}") from exc
-
-
 def classifier_timing(done, prefix: str = "classifier") -> dict:
     """The classifier's own timing of each model's call."""
     timing = {f"{prefix}_{k}": round(v, 2) for k, v in done.reply.timing_ms.items()}
@@ -253,6 +228,15 @@ def classify():
     return json_response(body)
 
 
+def picture_fields(rgb: np.ndarray, done: Inpainted, answer: str, encode=None) -> dict:
+    """`image` (the whole picture) or, with answer=region, `region` (the filled box)."""
+    encode = encode or b64_png
+    if answer == "region":
+        box = done.box
+        return {"region": None if box is None else {**box.json(), "png": encode(done.pixels)}}
+    return {"image": encode(done.apply_to(rgb))}
+
+
 @api.post("/inpaint")
 def inpaint_endpoint():
     started = time.perf_counter()
@@ -260,35 +244,35 @@ def inpaint_endpoint():
     rgb = read_image()
     mask = read_mask(rgb.shape[1], rgb.shape[0])
     backend = parse_backend()
+    answer = read_answer()
     decoded = time.perf_counter()
-    outcome = inpaint(rgb, mask, backend)
+    done = inpaint(rgb, mask, backend)
     inpainted = time.perf_counter()
-    png = b64_png(inpainted_rgb(outcome.response.image))
     return json_response(
         {
-            "image": png,
-            "backend": outcome.engine,
-            "fallback": outcome.fallback,
+            **picture_fields(rgb, done, answer),
+            "backend": done.engine,
+            "fallback": done.fallback,
             "width": rgb.shape[1],
             "height": rgb.shape[0],
             "removed_pixels": int(np.count_nonzero(mask)),
             "timing_ms": {
                 "decode": round((decoded - started) * 1e3, 2),
                 "inpaint": round((inpainted - decoded) * 1e3, 2),
-                "inpainter_engine": round(outcome.response.elapsed_ms, 2),
+                "inpainter_engine": round(done.elapsed_ms, 2),
                 "encode": elapsed_ms(inpainted),
                 "total": elapsed_ms(started),
             },
-            "served_by": {"gateway": replica_name(), "inpainter": outcome.response.served_by},
+            "served_by": {"gateway": replica_name(), "inpainter": done.served_by},
         }
     )
 
 
 @api.post("/edit")
 def edit():
-    """The hot path of a brush stroke: decode once, inpaint with raw pixels,
-    then one Classify call per model (top-k, pinned and CAMs; a comparison's two
-    at once) while the PNG is encoded."""
+    """The hot path of a brush stroke: decode once, inpaint the part round the
+    hole, then one Classify call per model (top-k, pinned and CAMs; a
+    comparison's two at once) while the picture is encoded."""
     started = time.perf_counter()
     require_multipart()
     choice = read_models()
@@ -296,46 +280,47 @@ def edit():
     mask = read_mask(rgb.shape[1], rgb.shape[0])
     params = read_params(choice)
     backend = parse_backend()
+    answer = read_answer()
     decoded = time.perf_counter()
 
-    outcome = inpaint(rgb, mask, backend)
+    done = inpaint(rgb, mask, backend)
+    rgb = done.apply_to(rgb)
     inpainted = time.perf_counter()
-    result_image = outcome.response.image
     # The picture for the browser is encoded on a side thread while this one
     # waits on the classifier.
-    result_rgb = inpainted_rgb(result_image)
     current = clients()
-    png_future = current.side_work.submit(
-        timed, b64_png, result_rgb, current_app.config["IC"].png_compression
+    setting = current_app.config["IC"].png_compression
+    picture = current.side_work.submit(
+        timed, picture_fields, rgb, done, answer, lambda array: b64_png(array, setting)
     )
     try:
-        done = classify_models(result_image, params, choice)
+        classified_models = classify_models(raw_image(rgb), params, choice)
     finally:
-        png, encode_image_ms = png_future.result()
+        fields, encode_image_ms = picture.result()
     classified = time.perf_counter()
 
     body = {
-        "image": png,
-        "backend": outcome.engine,
-        "fallback": outcome.fallback,
+        **fields,
+        "backend": done.engine,
+        "fallback": done.fallback,
         "width": rgb.shape[1],
         "height": rgb.shape[0],
         "removed_pixels": int(np.count_nonzero(mask)),
-        **answer_fields(done, choice, b64_png),
+        **answer_fields(classified_models, choice, b64_png),
     }
     body["timing_ms"] = {
         "decode": round((decoded - started) * 1e3, 2),
         "inpaint": round((inpainted - decoded) * 1e3, 2),
-        "inpainter_engine": round(outcome.response.elapsed_ms, 2),
+        "inpainter_engine": round(done.elapsed_ms, 2),
         "encode_image": round(encode_image_ms, 2),
         "classify": round((classified - inpainted) * 1e3, 2),
         "encode_cams": elapsed_ms(classified),
         "total": elapsed_ms(started),
-        **classifier_timing(done),
+        **classifier_timing(classified_models),
     }
     body["served_by"] = {
         "gateway": replica_name(),
-        "inpainter": outcome.response.served_by,
-        **classifier_replicas(done),
+        "inpainter": done.served_by,
+        **classifier_replicas(classified_models),
     }
     return json_response(body)

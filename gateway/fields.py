@@ -251,8 +251,17 @@ GROW = Part(
 ITERATIONS = Part("iterations", "integer", "GrabCut rounds.", 4, 1, 10)
 
 CLASSIFY_PARTS = (IMAGE, TOP_K, CLASSES, CAM, MODEL, COMPARE, CAM_SIZE)
-INPAINT_PARTS = (IMAGE, MASK, BACKEND)
-EDIT_PARTS = (IMAGE, MASK, BACKEND, TOP_K, CLASSES, CAM, MODEL, COMPARE, CAM_SIZE)
+ANSWER = Part(
+    "answer",
+    "string",
+    "`image` (default): the whole picture in `image`; `region`: only the removed pixels' "
+    "bounding box, filled, in `region` ({x, y, width, height, png}; null when nothing was "
+    "removed), for a client that keeps its own copy of the picture.",
+    "image",
+)
+
+INPAINT_PARTS = (IMAGE, MASK, BACKEND, ANSWER)
+EDIT_PARTS = (IMAGE, MASK, BACKEND, ANSWER, TOP_K, CLASSES, CAM, MODEL, COMPARE, CAM_SIZE)
 EXPLAIN_PARTS = (
     IMAGE,
     MODEL,

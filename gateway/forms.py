@@ -18,6 +18,7 @@ from common.budget import PixelBudget
 from common.images import decode_encoded_rgb, mask_from_encoded
 from gateway.errors import ApiError, bad_request
 from gateway.fields import (
+    ANSWER,
     BACKEND,
     CAM,
     CAM_SIZE,
@@ -141,6 +142,14 @@ def parse_classify_params(num_classes: int) -> ClassifyParams:
         cam_top_k=cam_top_k,
         cam_max_side=cam_max_side,
     )
+
+
+def read_answer() -> str:
+    """`answer`: `image` (the whole picture) or `region` (only the filled box)."""
+    answer = ANSWER.read()
+    if answer not in ("image", "region"):
+        raise bad_request(f"answer={answer!r}: use image (the whole picture) or region")
+    return answer
 
 
 def parse_backend() -> str | None:
