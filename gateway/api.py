@@ -13,14 +13,25 @@ from gateway import __version__
 from gateway.classification import answer_fields, classify_models, read_models, read_params
 from gateway.clients import clients, require_model_info
 from gateway.errors import bad_request, not_found
-from gateway.forms import parse_backend, read_answer, read_image, read_mask, require_multipart
+from gateway.forms import (
+    parse_backend,
+    read_answer,
+    read_image,
+    read_image_and_file,
+    read_mask,
+    require_multipart,
+)
 from gateway.gallery import list_gallery
 from gateway.inpainting import Inpainted, inpaint
 from gateway.jsonbody import Base64, json_response
 from gateway.png import encode_png_fast, png_level
-from ic.v1 import classifier_pb2
+from ic.v1 import classifier_pb2, image_pb2
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# /edit sends the classifier a photo larger than this as the file the client
+# sent, smaller ones (the page's working copies) as the pixels already decoded.
+SEND_FILE_ABOVE_PIXELS = 1_000_000
 
 
 def b64_png(array: np.ndarray, setting: str | None = None) -> Base64:
@@ -271,12 +282,14 @@ def inpaint_endpoint():
 @api.post("/edit")
 def edit():
     """The hot path of a brush stroke: decode once, inpaint the part round the
-    hole, then one Classify call per model (top-k, pinned and CAMs; a
-    comparison's two at once) while the picture is encoded."""
+    hole, then one ClassifyEdits call per model (the image and the filled hole;
+    top-k, pinned and CAMs; a comparison's two at once) while the picture is
+    encoded. A large photo goes to the classifier as the file the client sent
+    (a 1 MB JPEG, not 36 MB of pixels); the page's small copies as pixels."""
     started = time.perf_counter()
     require_multipart()
     choice = read_models()
-    rgb = read_image()
+    rgb, file = read_image_and_file()
     mask = read_mask(rgb.shape[1], rgb.shape[0])
     params = read_params(choice)
     backend = parse_backend()
@@ -284,8 +297,9 @@ def edit():
     decoded = time.perf_counter()
 
     done = inpaint(rgb, mask, backend)
-    rgb = done.apply_to(rgb)
     inpainted = time.perf_counter()
+    pixels = rgb.shape[0] * rgb.shape[1]
+    base = image_pb2.Image(encoded=file) if pixels > SEND_FILE_ABOVE_PIXELS else raw_image(rgb)
     # The picture for the browser is encoded on a side thread while this one
     # waits on the classifier.
     current = clients()
@@ -294,7 +308,7 @@ def edit():
         timed, picture_fields, rgb, done, answer, lambda array: b64_png(array, setting)
     )
     try:
-        classified_models = classify_models(raw_image(rgb), params, choice)
+        classified_models = classify_models(base, params, choice, done.as_edit())
     finally:
         fields, encode_image_ms = picture.result()
     classified = time.perf_counter()

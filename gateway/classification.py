@@ -75,40 +75,49 @@ def read_params(choice: ModelChoice) -> ClassifyParams:
     return params
 
 
-def classify_request(
-    image, params: ClassifyParams, model: classifier_pb2.ModelInfo
-) -> classifier_pb2.ClassifyRequest:
-    """One model's Classify; a model without CAMs (only ever the compare one) gets none asked."""
+def classify_request(image, params: ClassifyParams, model: classifier_pb2.ModelInfo, edit=None):
+    """One model's Classify of `image`, or, with `edit` (a filled hole), its
+    ClassifyEdits of `image` with that edit: the classifier pastes it, so a large
+    photo travels as its file and the hole's pixels. A model without CAMs (only
+    ever the compare one) gets none asked."""
     cams = model.cam
-    return classifier_pb2.ClassifyRequest(
-        images=[image],
-        top_k=min(params.top_k, model.num_classes),
-        pinned_class_ids=params.pinned,
-        cam_class_ids=params.cam_ids if cams else [],
-        cam_top_k=params.cam_top_k and cams,
-        model=model.name,
-        cam_max_side=params.cam_max_side,
-    )
+    fields = {
+        "top_k": min(params.top_k, model.num_classes),
+        "pinned_class_ids": params.pinned,
+        "cam_class_ids": params.cam_ids if cams else [],
+        "cam_top_k": params.cam_top_k and cams,
+        "model": model.name,
+        "cam_max_side": params.cam_max_side,
+    }
+    if edit is None:
+        return classifier_pb2.ClassifyRequest(images=[image], **fields)
+    return classifier_pb2.ClassifyEditsRequest(base=image, edits=[edit], **fields)
 
 
-def _timed_classify(classifier, request: classifier_pb2.ClassifyRequest):
+def _timed_classify(classifier, request):
     started = time.perf_counter()
-    reply = classifier.classify(request)
+    if isinstance(request, classifier_pb2.ClassifyEditsRequest):
+        reply = classifier.classify_edits(request)
+    else:
+        reply = classifier.classify(request)
     return reply, (time.perf_counter() - started) * 1e3
 
 
-def classify_models(image, params: ClassifyParams, choice: ModelChoice) -> Classifications:
-    """Both models' Classify at once (or the one model's), on the same image."""
+def classify_models(
+    image, params: ClassifyParams, choice: ModelChoice, edit=None
+) -> Classifications:
+    """Both models' Classify at once (or the one model's), on the same image
+    (with `edit` applied: see classify_request)."""
     current = clients()
     classifier = current.classifier
     pending = None
     if choice.compare is not None:
         # The request's context (its id, for the services' logs) goes along.
         context = contextvars.copy_context()
-        request = classify_request(image, params, choice.compare)
+        request = classify_request(image, params, choice.compare, edit)
         pending = current.parallel_calls.submit(context.run, _timed_classify, classifier, request)
     try:
-        request = classify_request(image, params, choice.model)
+        request = classify_request(image, params, choice.model, edit)
         reply, classify_ms = _timed_classify(classifier, request)
     finally:
         # Always collected, so an error of the first call never leaves the second running.

@@ -60,6 +60,11 @@ class ClassifierClient:
     def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.ClassifyResponse:
         return self._call(self.stub.Classify, request, self.config.classify_timeout_s)
 
+    def classify_edits(
+        self, request: classifier_pb2.ClassifyEditsRequest
+    ) -> classifier_pb2.ClassifyEditsResponse:
+        return self._call(self.stub.ClassifyEdits, request, self.config.classify_timeout_s)
+
     def models(self, refresh: bool = False) -> classifier_pb2.ModelList:
         """Every model the classifier serves or lists as unavailable (without labels)."""
         stale = time.monotonic() - self._models_at > MODEL_LIST_REFRESH_S

@@ -70,10 +70,17 @@ def file_part(name: str, required: bool = True) -> bytes | None:
 def read_image(name: str = IMAGE.name) -> np.ndarray:
     """The image part, decoded to HxWx3 RGB within the configured limits, once
     its pixels are reserved in this process's budget (held to the request's end)."""
+    return read_image_and_file(name)[0]
+
+
+def read_image_and_file(name: str = IMAGE.name) -> tuple[np.ndarray, bytes]:
+    """read_image's pixels and the file they came from (to pass a large photo on
+    as the client sent it: a 1 MB JPEG instead of 36 MB of pixels)."""
     data = file_part(name)
-    return decode_encoded_rgb(
+    rgb = decode_encoded_rgb(
         data, current_app.config["IC"].image_limits, what=name, before_decode=reserve_pixels
     )
+    return rgb, data
 
 
 def reserve_pixels(width: int, height: int) -> None:

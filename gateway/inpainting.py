@@ -25,7 +25,7 @@ from common.images import ImageLimits, decode_image, raw_image, raw_mask
 from gateway.clients import call_metadata, clients
 from gateway.errors import ApiError
 from gateway.observability import BACKEND_FALLBACKS
-from ic.v1 import inpainter_pb2
+from ic.v1 import classifier_pb2, image_pb2, inpainter_pb2
 
 # Images coming back from our own services: their size is checked below.
 _NO_LIMITS = ImageLimits(max_side=1 << 30, max_pixels=1 << 62)
@@ -60,10 +60,19 @@ class Inpainted:
     fallback: bool
     served_by: str
     elapsed_ms: float
-    # The removed pixels' bounding box (None when nothing was removed) and its
-    # pixels after inpainting.
+    # The removed pixels' bounding box (None when nothing was removed) and the
+    # pixels of `hole` after inpainting: the box, or one pixel when nothing was.
     box: Box | None
+    hole: Box
     pixels: np.ndarray
+
+    def as_edit(self) -> classifier_pb2.ImageEdit:
+        """The filled hole as ClassifyEdits takes it: a rectangle and its pixels."""
+        hole = self.hole
+        return classifier_pb2.ImageEdit(
+            rect=image_pb2.MaskRect(x=hole.x0, y=hole.y0, width=hole.width, height=hole.height),
+            rgb=self.pixels.tobytes(),
+        )
 
     def apply_to(self, rgb: np.ndarray) -> np.ndarray:
         """`rgb` (the request image) with the hole filled: changed in place when
@@ -122,6 +131,7 @@ def inpaint(rgb: np.ndarray, mask: np.ndarray, backend: str | None) -> Inpainted
         served_by=outcome.response.served_by,
         elapsed_ms=outcome.response.elapsed_ms,
         box=box,
+        hole=hole,
         pixels=np.ascontiguousarray(pixels),
     )
 

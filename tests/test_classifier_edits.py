@@ -113,3 +113,37 @@ def test_model_info_says_how_edits_are_computed(stub):
     info = stub.GetModelInfo(classifier_pb2.GetModelInfoRequest(), timeout=10)
     assert info.max_edits == 1024
     assert info.incremental is True and info.incremental_reason == ""
+
+
+def test_edits_with_cams_are_answered_as_classify_answers_the_edited_image(stub, photo_rgb):
+    soccer = photo_rgb("soccer")
+    pixels = grey_square(30)
+    reply = stub.ClassifyEdits(
+        classifier_pb2.ClassifyEditsRequest(
+            base=raw_image(soccer),
+            edits=[edit(100, 90, pixels)],
+            top_k=3,
+            cam_class_ids=[805],
+            cam_top_k=True,
+            cam_max_side=100,
+        ),
+        timeout=30,
+    )
+    assert reply.incremental is False  # CAMs need each image's whole feature map
+    edited = soccer.copy()
+    edited[90:120, 100:130] = pixels
+    whole = stub.Classify(
+        classifier_pb2.ClassifyRequest(
+            images=[raw_image(edited)],
+            top_k=3,
+            cam_class_ids=[805],
+            cam_top_k=True,
+            cam_max_side=100,
+        ),
+        timeout=30,
+    ).results[0]
+    result = reply.results[0]
+    assert [c.class_id for c in result.cams] == [c.class_id for c in whole.cams]
+    for got, expected in zip(result.cams, whole.cams, strict=True):
+        assert (got.width, got.height, got.image_width) == (100, 100, 227)
+        assert got.data == expected.data

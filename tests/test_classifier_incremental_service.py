@@ -278,7 +278,8 @@ def test_the_base_cache_is_bounded_by_bytes_and_counted(tuned, photo_rgb):
     pushes the first out, and its next call computes it again."""
     stub, port = tuned
     soccer, beach = photo_rgb("soccer"), photo_rgb("beach")
-    window = [(50, 50, np.zeros((48, 48, 3), np.uint8))]
+    # Two windows a call: one edit of a new image runs in full (see below).
+    window = [(50, 50, np.zeros((48, 48, 3), np.uint8)), (90, 50, np.zeros((48, 48, 3), np.uint8))]
 
     def base_source(rgb) -> str:
         reply = classify_edits(stub, rgb, window)
@@ -298,6 +299,23 @@ def test_the_base_cache_is_bounded_by_bytes_and_counted(tuned, photo_rgb):
     }
     assert after["computed"] - before["computed"] == 3 and after["cache"] - before["cache"] == 2
     assert metric(port, "ic_classifier_edits_total", model="squeezenet1.1", mode="incremental") >= 5
+
+
+def test_one_edit_of_a_new_image_runs_in_full_and_caches_nothing(tuned, photo_rgb):
+    """A brush stroke is one edit of an image never seen: its base's activations
+    would cost a whole inference more than the edited image in full."""
+    stub, _ = tuned
+    lighthouse = photo_rgb("lighthouse")
+    one = [(10, 10, np.zeros((20, 20, 3), np.uint8))]
+    first = classify_edits(stub, lighthouse, one)
+    assert not first.incremental and not {"base", "base_cached"} & set(first.timing_ms)
+    again = classify_edits(stub, lighthouse, one + one)  # two edits: worth a base
+    assert again.incremental and "base" in again.timing_ms
+    cached = classify_edits(stub, lighthouse, one)  # now the base is there
+    assert cached.incremental and "base_cached" in cached.timing_ms
+    np.testing.assert_allclose(
+        cached.results[0].probabilities, first.results[0].probabilities, atol=1e-4
+    )
 
 
 def test_the_cache_and_min_saving_settings_are_read_and_checked(monkeypatch):

@@ -239,7 +239,7 @@ def test_compare_after_one_stroke_inpaints_once_and_classifies_twice(stack, phot
         )
 
     assert rpcs(inpainter, "Inpaint") == 1
-    assert rpcs(classifier, "Classify") == 2
+    assert rpcs(classifier, "ClassifyEdits") == 2  # the image and its filled hole, per model
 
 
 def test_a_compare_model_without_cams_answers_without_them(gateway):

@@ -279,19 +279,25 @@ class ClassifierModel(ABC):
         pinned_class_ids: Sequence[int] = (),
         all_probabilities: bool = False,
         include_base: bool = False,
+        cam_class_ids: Sequence[int] = (),
+        cam_top_k: bool = False,
+        cam_max_side: int = 0,
     ) -> EditsClassification:
         """The classification of every edited image (and of the base, if asked).
 
         Incrementally when the model allows it for this base (`edit_scores`),
         else every edited image runs through the whole network, `max_batch` at
-        a time, so memory stays bounded whatever the number of edits.
+        a time, so memory stays bounded whatever the number of edits. CAMs need
+        each edited image's whole last feature map, which incremental inference
+        does not keep: a call that asks for them runs in full.
         """
-        self.validate([base], top_k, pinned_class_ids, ())
+        self.validate([base], top_k, pinned_class_ids, cam_class_ids)
+        want_cams = bool(cam_class_ids) or cam_top_k
         if not edits and not include_base:
             raise InvalidInput("no edits: send at least one (or ask for the base image)")
         if len(edits) > self.max_edits:
             raise InvalidInput(f"{len(edits)} edits in one call; at most {self.max_edits}")
-        scores = self.edit_scores(base, edits)
+        scores = None if want_cams else self.edit_scores(base, edits)
         if scores is not None:
             return self._edits_from_scores(
                 scores, top_k, pinned_class_ids, all_probabilities, include_base
@@ -300,6 +306,9 @@ class ClassifierModel(ABC):
             "top_k": top_k,
             "pinned_class_ids": pinned_class_ids,
             "all_probabilities": all_probabilities,
+            "cam_class_ids": cam_class_ids,
+            "cam_top_k": cam_top_k,
+            "cam_max_side": cam_max_side,
         }
         timing: dict[str, float] = {}
         answer = EditsClassification(results=[])

@@ -136,6 +136,11 @@ class IncrementalEdits:
         started = time.perf_counter()
         tensor = self.preprocessor(base)
         timing["preprocess"] = (time.perf_counter() - started) * 1e3
+        if len(edits) == 1 and not engine.has_base(tensor):
+            # One edit of a new image (a brush stroke): computing the base's
+            # activations first would cost a whole inference more than running
+            # the edited image in full.
+            return None
         started = time.perf_counter()
         activations, cached = engine.prepare_base(tensor)
         # Which key says whether the base image's activations were computed or reused.

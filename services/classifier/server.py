@@ -172,6 +172,9 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
             pinned_class_ids=list(request.pinned_class_ids),
             all_probabilities=request.all_probabilities,
             include_base=request.include_base,
+            cam_class_ids=list(request.cam_class_ids),
+            cam_top_k=request.cam_top_k,
+            cam_max_side=request.cam_max_side,
         )
         mode = "incremental" if answer.incremental else "full"
         EDITS_COMPUTED.labels(model.name, mode).inc(len(answer.results))

@@ -101,7 +101,7 @@ class ImageEdit(_message.Message):
     def __init__(self, rect: _Optional[_Union[_image_pb2.MaskRect, _Mapping]] = ..., rgb: _Optional[bytes] = ...) -> None: ...
 
 class ClassifyEditsRequest(_message.Message):
-    __slots__ = ("model", "base", "edits", "top_k", "pinned_class_ids", "all_probabilities", "include_base")
+    __slots__ = ("model", "base", "edits", "top_k", "pinned_class_ids", "all_probabilities", "include_base", "cam_class_ids", "cam_top_k", "cam_max_side")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     BASE_FIELD_NUMBER: _ClassVar[int]
     EDITS_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,9 @@ class ClassifyEditsRequest(_message.Message):
     PINNED_CLASS_IDS_FIELD_NUMBER: _ClassVar[int]
     ALL_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_BASE_FIELD_NUMBER: _ClassVar[int]
+    CAM_CLASS_IDS_FIELD_NUMBER: _ClassVar[int]
+    CAM_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    CAM_MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
     model: str
     base: _image_pb2.Image
     edits: _containers.RepeatedCompositeFieldContainer[ImageEdit]
@@ -116,7 +119,10 @@ class ClassifyEditsRequest(_message.Message):
     pinned_class_ids: _containers.RepeatedScalarFieldContainer[int]
     all_probabilities: bool
     include_base: bool
-    def __init__(self, model: _Optional[str] = ..., base: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., edits: _Optional[_Iterable[_Union[ImageEdit, _Mapping]]] = ..., top_k: _Optional[int] = ..., pinned_class_ids: _Optional[_Iterable[int]] = ..., all_probabilities: _Optional[bool] = ..., include_base: _Optional[bool] = ...) -> None: ...
+    cam_class_ids: _containers.RepeatedScalarFieldContainer[int]
+    cam_top_k: bool
+    cam_max_side: int
+    def __init__(self, model: _Optional[str] = ..., base: _Optional[_Union[_image_pb2.Image, _Mapping]] = ..., edits: _Optional[_Iterable[_Union[ImageEdit, _Mapping]]] = ..., top_k: _Optional[int] = ..., pinned_class_ids: _Optional[_Iterable[int]] = ..., all_probabilities: _Optional[bool] = ..., include_base: _Optional[bool] = ..., cam_class_ids: _Optional[_Iterable[int]] = ..., cam_top_k: _Optional[bool] = ..., cam_max_side: _Optional[int] = ...) -> None: ...
 
 class ClassifyEditsResponse(_message.Message):
     __slots__ = ("base", "results", "model", "served_by", "timing_ms", "incremental")

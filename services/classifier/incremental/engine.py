@@ -151,6 +151,10 @@ class IncrementalEngine:
         `base.reason` why not (the model, or a shape at this input size)."""
         return self.prepare_base(tensor)[0]
 
+    def has_base(self, tensor: np.ndarray) -> bool:
+        """Whether prepare_base(tensor) would come from the cache."""
+        return self.cache.get(self._cache_scope + content_key(tensor)) is not None
+
     def prepare_base(self, tensor: np.ndarray) -> tuple[BaseActivations, bool]:
         """prepare(), and whether the activations came from the cache. Calls
         with the same input at the same time compute it once."""
