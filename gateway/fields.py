@@ -208,6 +208,7 @@ FIX_FRACTION = Part(
 FAITHFULNESS = Part(
     "faithfulness", "boolean", "Add the faithfulness numbers for this image.", False
 )
+MODEL = Part("model", "string", "A model name of the classifier; default its default model.")
 
 CLASSIFY_PARTS = (IMAGE, TOP_K, CLASSES, CAM)
 INPAINT_PARTS = (IMAGE, MASK, BACKEND)
@@ -222,4 +223,5 @@ EXPLAIN_PARTS = (
     FIX,
     FIX_FRACTION,
     FAITHFULNESS,
+    MODEL,
 )
