@@ -312,6 +312,24 @@ def test_a_client_that_hangs_up_stops_the_work_everywhere(
     assert "InpaintMany ended early" in log or '"code": "CANCELLED"' in log
 
 
+def test_a_12_megapixel_photo_is_explained_with_a_bounded_answer(gateway_service, photo_rgb):
+    """A phone-sized photo within the limits never fails ("message larger than
+    max" used to), costs about what the small one does, and the answer stays small."""
+    big = Image.fromarray(photo_rgb("soccer")).resize((4000, 3000), Image.Resampling.BICUBIC)
+    upload = io.BytesIO()
+    big.save(upload, format="JPEG", quality=90)
+    reply = explain(gateway_service, upload.getvalue(), fix="true")
+    assert reply.status_code == 200, reply.text[:300]
+    assert len(reply.content) < 1_500_000
+    body = reply.json()
+    assert (body["width"], body["height"], body["windows"]) == (4000, 3000, 234)
+    assert body["work_size"] == [341, 256]
+    assert body["target"]["class_id"] == SOCCER_BALL
+    for item in [body["hinder"], body["support"], *body["competitors"]]:
+        assert gray(item["png"]).shape == (384, 512)
+    assert gray(body["fix"]["mask"]).shape == (384, 512)
+
+
 def test_openapi_describes_explain(gateway_service):
     document = gateway_service.get("/api/v1/openapi.json").json()
     post = document["paths"]["/api/v1/explain"]["post"]

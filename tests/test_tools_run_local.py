@@ -15,6 +15,7 @@ import time
 import pytest
 import requests
 
+from tests.gateway_fixtures import wait_until
 from tests.support.processes import ARTIFACTS, REPO, free_port
 
 pytestmark = pytest.mark.slow
@@ -28,6 +29,7 @@ class RunLocal:
             "--classifier-port", str(free_port()),
             "--inpainter-port", str(free_port()),
             "--patchmatch-port", str(free_port()),
+            "--explainer-port", str(free_port()),
             "--no-metrics",
         ]  # fmt: skip
         log_path = ARTIFACTS / "logs" / f"run_local_{self.http_port}.log"
@@ -95,12 +97,16 @@ def test_everything_comes_up_and_ctrl_c_stops_it_all(run_local):
     url = run_local.wait_for(r"ready: open (http://\S+)").group(1)
     assert url == f"http://localhost:{run_local.http_port}/"
     pids = run_local.child_pids()
-    assert set(pids) == {"classifier", "inpainter", "patchmatch", "gateway"}
+    assert set(pids) == {"classifier", "inpainter", "patchmatch", "explainer", "gateway"}
     base = f"http://127.0.0.1:{run_local.http_port}"
     assert requests.get(base + "/readyz", timeout=10).status_code == 200
     assert requests.get(base + "/", timeout=10).status_code == 200
     names = {b["name"] for b in requests.get(base + "/api/v1/info", timeout=10).json()["backends"]}
     assert {"telea", "patchmatch"} <= names
+    wait_until(
+        lambda: requests.get(base + "/api/v1/info", timeout=10).json()["explain"]["available"],
+        what="the explainer",
+    )
 
     run_local.proc.send_signal(signal.SIGINT)
     assert run_local.proc.wait(60) == 0

@@ -1,14 +1,15 @@
 """`make run`: the whole system as local processes, no Docker.
 
-Starts the classifier, the OpenCV inpainter, the PatchMatch service and the
-gateway (`python -m ...` each, with the conventional ports), waits until the
+Starts the classifier, the OpenCV inpainter, the PatchMatch service, the
+explainer and the gateway (`python -m ...` each, with the conventional ports),
+waits until the
 gateway's /readyz is green, prints the URL, and on Ctrl-C (or SIGTERM) stops
 them all: SIGTERM to each child, gateway first, then a wait (SIGKILL after
 the grace period). A child that dies is reported; if it is one the system
 cannot work without (classifier, inpainter, gateway), the rest are stopped
 too. PatchMatch is optional: the gateway falls back to the OpenCV engines
 (and reports patchmatch unavailable) when it is missing or its library is not
-built.
+built. So is the explainer: without it only /api/v1/explain is unavailable.
 
 The children inherit the environment (IC_MODEL_PATH, IC_LOG_LEVEL, ...); their
 JSON logs go to this terminal.
@@ -94,6 +95,19 @@ def build_children(args: argparse.Namespace) -> list[Child]:
                 essential=False,
             )
         )
+    classifier = f"dns:///localhost:{args.classifier_port}"
+    children.append(
+        Child(
+            "explainer",
+            "services.explainer",
+            {
+                **grpc_env(args.explainer_port, 9104),
+                "IC_CLASSIFIER_ADDR": classifier,
+                "IC_INPAINT_BACKENDS": ",".join(backends),
+            },
+            essential=False,
+        )
+    )
     children.append(
         Child(
             "gateway",
@@ -101,8 +115,9 @@ def build_children(args: argparse.Namespace) -> list[Child]:
             {
                 "IC_HTTP_HOST": args.http_host,
                 "IC_HTTP_PORT": str(args.http_port),
-                "IC_CLASSIFIER_ADDR": f"dns:///localhost:{args.classifier_port}",
+                "IC_CLASSIFIER_ADDR": classifier,
                 "IC_INPAINT_BACKENDS": ",".join(backends),
+                "IC_EXPLAINER_ADDR": f"dns:///localhost:{args.explainer_port}",
             },
         )
     )
@@ -179,9 +194,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--classifier-port", type=int, default=50051)
     parser.add_argument("--inpainter-port", type=int, default=50052)
     parser.add_argument("--patchmatch-port", type=int, default=50053)
+    parser.add_argument("--explainer-port", type=int, default=50054)
     parser.add_argument("--no-patchmatch", action="store_true", help="OpenCV engines only")
     parser.add_argument(
-        "--no-metrics", dest="metrics", action="store_false", help="no /metrics ports 9101-9103"
+        "--no-metrics", dest="metrics", action="store_false", help="no /metrics ports 9101-9104"
     )
     return parser.parse_args(argv)
 
