@@ -17,7 +17,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 # Images travel raw between processes: both sides raise gRPC's 4 MB default.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
-SERVICES = ("ic.v1.Classifier", "ic.v1.Inpainter", "ic.v1.Explainer", "grpc.health.v1.Health")
+SERVICES = (
+    "ic.v1.Classifier",
+    "ic.v1.Inpainter",
+    "ic.v1.Segmenter",
+    "ic.v1.Explainer",
+    "grpc.health.v1.Health",
+)
 
 SERVICE_CONFIG = {
     "loadBalancingConfig": [{"round_robin": {}}],

@@ -8,6 +8,7 @@ a decompression bomb is refused without being decoded.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,8 +43,16 @@ class ImageLimits:
             )
 
 
-def decode_encoded_rgb(data: bytes, limits: ImageLimits, what: str = "image") -> np.ndarray:
-    """PNG, JPEG or WebP bytes -> HxWx3 uint8 RGB (EXIF orientation applied)."""
+def decode_encoded_rgb(
+    data: bytes,
+    limits: ImageLimits,
+    what: str = "image",
+    before_decode: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """PNG, JPEG or WebP bytes -> HxWx3 uint8 RGB (EXIF orientation applied).
+
+    `before_decode(width, height)` runs once the header has passed the limits
+    and before any pixel is decoded (e.g. to reserve a PixelBudget)."""
     if not data:
         raise InvalidInput(f"{what} is empty")
     try:
@@ -53,6 +62,8 @@ def decode_encoded_rgb(data: bytes, limits: ImageLimits, what: str = "image") ->
     if pil.format not in ACCEPTED_FORMATS:
         raise UnsupportedImageType(f"{what} is {pil.format}; accepted types are PNG, JPEG and WebP")
     limits.check(*pil.size, what=what)
+    if before_decode is not None:
+        before_decode(*pil.size)
     try:
         # Phone photos say which way is up in EXIF. exif_transpose always copies the
         # decoded image (1.4 ms at 227 px), so it only runs when there is a turn to make.

@@ -22,11 +22,13 @@ def run_gunicorn() -> None:
 
 def run_dev_server() -> None:
     from common.logs import configure_logging
+    from common.memory import keep_memory_in_check
     from gateway.app import create_app
     from gateway.config import GatewayConfig
 
     config = GatewayConfig.from_env()
     configure_logging("gateway", config.log_level)
+    keep_memory_in_check()
     create_app(config).run(host=config.http_host, port=config.http_port, threaded=True)
 
 

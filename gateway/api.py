@@ -24,16 +24,18 @@ from gateway.forms import (
 from gateway.gallery import list_gallery
 from gateway.jsonbody import Base64, json_response
 from gateway.observability import BACKEND_FALLBACKS
-from gateway.png import encode_png_fast
+from gateway.png import encode_png_fast, png_level
 from ic.v1 import classifier_pb2, inpainter_pb2
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def b64_png(array: np.ndarray, level: int | None = None) -> Base64:
-    """A PNG for a JSON answer (json_response), compressed as configured (IC_PNG_COMPRESSION)."""
-    if level is None:
-        level = current_app.config["IC"].png_compression
+def b64_png(array: np.ndarray, setting: str | None = None) -> Base64:
+    """A PNG for a JSON answer (json_response), compressed as configured
+    (IC_PNG_COMPRESSION: by the picture's size unless a level is forced)."""
+    if setting is None:
+        setting = current_app.config["IC"].png_compression
+    level = png_level(setting, array.shape[0] * array.shape[1])
     return Base64(encode_png_fast(array, level))
 
 

@@ -19,13 +19,15 @@ import atexit
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import errors, frontend, observability, openapi, ratelimit
+from common.budget import PixelBudget
+from gateway import errors, forms, frontend, observability, openapi, ratelimit
 from gateway.api import api
 from gateway.clients import ClientsHolder
 from gateway.config import GatewayConfig
 from gateway.explain import init_app as install_explain
 from gateway.health import health
 from gateway.multipart import GatewayRequest
+from gateway.segment import segment_blueprint
 
 
 def create_app(config: GatewayConfig | dict | None = None) -> Flask:
@@ -46,6 +48,8 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
         )
     holder = ClientsHolder(settings)
     app.extensions["ic"] = holder
+    app.extensions["ic_pixels"] = PixelBudget(settings.max_pixels_in_flight)
+    app.teardown_request(forms.release_pixels)
     atexit.register(holder.close)
 
     errors.register_error_handlers(app)
@@ -55,5 +59,6 @@ def create_app(config: GatewayConfig | dict | None = None) -> Flask:
     app.register_blueprint(api)
     openapi.install(app)
     install_explain(app)  # POST /api/v1/explain and its OpenAPI path
+    app.register_blueprint(segment_blueprint)
     app.register_blueprint(frontend.frontend)
     return app

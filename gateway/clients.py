@@ -23,7 +23,14 @@ from common.channels import check_health, open_channel
 from common.logs import request_id_var
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, from_rpc_error
-from ic.v1 import classifier_pb2, classifier_pb2_grpc, explainer_pb2, explainer_pb2_grpc
+from ic.v1 import (
+    classifier_pb2,
+    classifier_pb2_grpc,
+    explainer_pb2,
+    explainer_pb2_grpc,
+    segmenter_pb2,
+    segmenter_pb2_grpc,
+)
 
 
 def call_metadata() -> tuple[tuple[str, str], ...]:
@@ -95,6 +102,27 @@ class ExplainerClient:
         self.channel.close()
 
 
+class SegmenterClient:
+    """The Segmenter (GrabCut) beside the OpenCV inpainter: the select tool's service."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.target = config.segmenter_address
+        self.channel = open_channel(self.target)
+        self.stub = segmenter_pb2_grpc.SegmenterStub(self.channel)
+
+    def segment(self, request: segmenter_pb2.SegmentRequest) -> segmenter_pb2.SegmentResponse:
+        try:
+            return self.stub.Segment(
+                request, timeout=self.config.segment_timeout_s, metadata=call_metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, "segmenter") from exc
+
+    def close(self) -> None:
+        self.channel.close()
+
+
 SIDE_WORK_NICENESS = 19
 
 
@@ -129,6 +157,7 @@ class Clients:
             initializer=lower_this_threads_priority,
         )
         self.classifier = ClassifierClient(config)
+        self.segmenter = SegmenterClient(config)
         self.backends = BackendRegistry(
             config.inpaint_addresses,
             config.default_backend,
@@ -141,6 +170,7 @@ class Clients:
     def close(self) -> None:
         self.side_work.shutdown(wait=False, cancel_futures=True)
         self.classifier.close()
+        self.segmenter.close()
         self.backends.close()
         self.explainer.close()
 

@@ -14,6 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
 
 
+def png_compression_setting(raw: str) -> str:
+    """IC_PNG_COMPRESSION: `auto` or a zlib level 0..9."""
+    if raw == "auto" or (raw.isdigit() and 0 <= int(raw) <= 9):
+        return raw
+    raise SystemExit(f"IC_PNG_COMPRESSION={raw!r}: use auto or a zlib level 0..9")
+
+
 @dataclass
 class GatewayConfig:
     http_host: str = "0.0.0.0"
@@ -22,6 +29,8 @@ class GatewayConfig:
     inpaint_addresses: list[str] = field(
         default_factory=lambda: ["dns:///localhost:50052", "dns:///localhost:50053"]
     )
+    # The Segmenter (select tool): the OpenCV inpainting service offers it.
+    segmenter_address: str = "dns:///localhost:50052"
     default_backend: str = "telea"
     # The Explainer service: /api/v1/explain relays to it (nothing else needs it).
     explainer_address: str = "dns:///localhost:50054"
@@ -32,16 +41,22 @@ class GatewayConfig:
     # but not a full 4096x4096 square (the services' own, looser limit).
     max_pixels: int = 4096 * 3072
     max_side: int = 4096
-    # zlib level of the PNGs in answers: 0 (stored) .. 9. Photos barely compress
-    # at the fast levels (227 px: 155 KB stored, 131 KB at level 1), while level 1
-    # costs 2 ms to write and 1 ms to read back (the page sends each answer's
-    # picture with its next stroke); stored costs a tenth of that.
-    png_compression: int = 0
+    # zlib level of the PNGs in answers: "auto" stores pictures up to 512x512
+    # (the page's working copies: compressing one costs more than it saves)
+    # and compresses larger ones (a 12 MP photo: 36 MB stored, 11 MB at level 1
+    # for the same time); or 0 (stored) .. 9 for every picture (gateway/png.py).
+    png_compression: str = "auto"
     # At most this many CAMs per request: each is a full-size image.
     max_cams: int = 16
+    # Pixels of decoded request images in flight per gateway process: four
+    # photos at the size limit. Beyond that requests wait (up to
+    # pixel_wait_s, then 429) instead of multiplying the process's memory.
+    max_pixels_in_flight: int = 4 * 4096 * 3072
+    pixel_wait_s: float = 20.0
     # Deadlines of the gRPC calls, in seconds.
     classify_timeout_s: float = 10.0
     inpaint_timeout_s: float = 30.0
+    segment_timeout_s: float = 15.0
     info_timeout_s: float = 2.0
     health_timeout_s: float = 1.0
     # Deadline of a whole explanation stream (the explainer's own work included).
@@ -73,6 +88,7 @@ class GatewayConfig:
                 env_str("IC_CLASSIFIER_ADDR", default.classifier_address)
             ),
             inpaint_addresses=[grpc_target(a) for a in backends.split(",") if a.strip()],
+            segmenter_address=grpc_target(env_str("IC_SEGMENTER_ADDR", default.segmenter_address)),
             default_backend=env_str("IC_DEFAULT_BACKEND", default.default_backend),
             explainer_address=grpc_target(env_str("IC_EXPLAINER_ADDR", default.explainer_address)),
             gallery_dir=Path(env_str("IC_GALLERY_DIR", str(default.gallery_dir))),
@@ -80,10 +96,15 @@ class GatewayConfig:
             max_upload_bytes=env_int("IC_MAX_UPLOAD_BYTES", default.max_upload_bytes),
             max_pixels=env_int("IC_MAX_PIXELS", default.max_pixels),
             max_side=env_int("IC_MAX_SIDE", default.max_side),
-            png_compression=env_int("IC_PNG_COMPRESSION", default.png_compression),
+            png_compression=png_compression_setting(
+                env_str("IC_PNG_COMPRESSION", default.png_compression)
+            ),
             max_cams=env_int("IC_MAX_CAMS", default.max_cams),
+            max_pixels_in_flight=env_int("IC_MAX_PIXELS_IN_FLIGHT", default.max_pixels_in_flight),
+            pixel_wait_s=env_float("IC_PIXEL_WAIT_S", default.pixel_wait_s),
             classify_timeout_s=env_float("IC_CLASSIFY_TIMEOUT_S", default.classify_timeout_s),
             inpaint_timeout_s=env_float("IC_INPAINT_TIMEOUT_S", default.inpaint_timeout_s),
+            segment_timeout_s=env_float("IC_SEGMENT_TIMEOUT_S", default.segment_timeout_s),
             info_timeout_s=env_float("IC_INFO_TIMEOUT_S", default.info_timeout_s),
             health_timeout_s=env_float("IC_HEALTH_TIMEOUT_S", default.health_timeout_s),
             explain_timeout_s=env_float("IC_EXPLAIN_TIMEOUT_S", default.explain_timeout_s),

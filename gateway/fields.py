@@ -210,6 +210,20 @@ FAITHFULNESS = Part(
 )
 MODEL = Part("model", "string", "A model name of the classifier; default its default model.")
 
+CLICK_X = Part(
+    "x", "integer", "A click on the object: its column in pixels of the image.", minimum=0
+)
+CLICK_Y = Part("y", "integer", "A click on the object: its row in pixels of the image.", minimum=0)
+BOX = Part(
+    "box",
+    "string",
+    "A box round the object instead of a click: `x,y,width,height` in pixels of the image.",
+)
+GROW = Part(
+    "grow", "integer", "Grow (positive) or shrink (negative) the region by pixels.", 0, -100, 100
+)
+ITERATIONS = Part("iterations", "integer", "GrabCut rounds.", 4, 1, 10)
+
 CLASSIFY_PARTS = (IMAGE, TOP_K, CLASSES, CAM)
 INPAINT_PARTS = (IMAGE, MASK, BACKEND)
 EDIT_PARTS = (IMAGE, MASK, BACKEND, TOP_K, CLASSES, CAM)
@@ -225,3 +239,4 @@ EXPLAIN_PARTS = (
     FAITHFULNESS,
     MODEL,
 )
+SEGMENT_PARTS = (IMAGE, CLICK_X, CLICK_Y, BOX, GROW, ITERATIONS)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from flask import current_app, request
+from flask import current_app, g, request
 
+from common.budget import PixelBudget
 from common.images import decode_encoded_rgb, mask_from_encoded
 from gateway.errors import ApiError, bad_request
 from gateway.fields import BACKEND, CAM, CLASSES, IMAGE, MASK, TOP_K, parse_class_ids
+from gateway.observability import PIXELS_IN_FLIGHT
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,38 @@ def file_part(name: str, required: bool = True) -> bytes | None:
 
 
 def read_image(name: str = IMAGE.name) -> np.ndarray:
-    """The image part, decoded to HxWx3 RGB within the configured limits."""
+    """The image part, decoded to HxWx3 RGB within the configured limits, once
+    its pixels are reserved in this process's budget (held to the request's end)."""
     data = file_part(name)
-    return decode_encoded_rgb(data, current_app.config["IC"].image_limits, what=name)
+    return decode_encoded_rgb(
+        data, current_app.config["IC"].image_limits, what=name, before_decode=reserve_pixels
+    )
+
+
+def reserve_pixels(width: int, height: int) -> None:
+    """Hold width x height pixels of the process's budget until the request ends;
+    429 if they cannot be had in time (the gateway is busy with large images)."""
+    config = current_app.config["IC"]
+    budget: PixelBudget = current_app.extensions["ic_pixels"]
+    weight = budget.acquire(width * height, config.pixel_wait_s)
+    if weight is None:
+        raise ApiError(
+            429,
+            "resource_exhausted",
+            f"the gateway is busy with large images ({budget.in_use} of "
+            f"{budget.capacity} pixels in flight); try again in a moment",
+            headers={"Retry-After": "5"},
+        )
+    g.setdefault("ic_reserved_pixels", []).append(weight)
+    PIXELS_IN_FLIGHT.inc(weight)
+
+
+def release_pixels(_exc: BaseException | None = None) -> None:
+    """teardown_request: give back what reserve_pixels held."""
+    budget: PixelBudget = current_app.extensions["ic_pixels"]
+    for weight in g.pop("ic_reserved_pixels", []):
+        budget.release(weight)
+        PIXELS_IN_FLIGHT.dec(weight)
 
 
 def read_mask(width: int, height: int, name: str = MASK.name) -> np.ndarray:

@@ -60,8 +60,12 @@ if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def post_worker_init(worker):
-    """Open this worker's channels and read the backends' engines now, in the
-    background, so the first request does not pay for it."""
+    """Give memory back after large requests (common/memory.py), and open this
+    worker's channels and read the backends' engines now, in the background,
+    so the first request does not pay for it."""
+    from common.memory import keep_memory_in_check
+
+    keep_memory_in_check()
 
     def warm() -> None:
         from gateway.clients import clients

@@ -22,6 +22,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -44,6 +45,11 @@ HTTP_LATENCY = Histogram(
     "Time to answer an HTTP request, in seconds.",
     ["route", "method"],
     buckets=(0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60),
+)
+PIXELS_IN_FLIGHT = Gauge(
+    "ic_gateway_pixels_in_flight",
+    "Pixels of decoded request images held by requests in progress (the pixel budget).",
+    multiprocess_mode="livesum",
 )
 BACKEND_FALLBACKS = Counter(
     "ic_inpaint_fallbacks_total",

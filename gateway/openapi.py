@@ -20,7 +20,14 @@ import copy
 from flask import Blueprint, Flask, current_app
 
 from gateway import __version__
-from gateway.fields import CLASSIFY_PARTS, EDIT_PARTS, INPAINT_PARTS, Part, multipart_schema
+from gateway.fields import (
+    CLASSIFY_PARTS,
+    EDIT_PARTS,
+    INPAINT_PARTS,
+    SEGMENT_PARTS,
+    Part,
+    multipart_schema,
+)
 
 EXTENSION_KEY = "ic_openapi"
 EXAMPLE_PHOTO = "@/api/v1/gallery/soccer.jpg"
@@ -238,6 +245,33 @@ SCHEMAS = {
         },
     },
     "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "SegmentResult": {
+        "type": "object",
+        "required": ["mask", "box", "pixels", "fraction", "width", "height"],
+        "properties": {
+            "mask": {
+                "type": "string",
+                "description": "base64 8-bit PNG of the image's size, 255 = the proposed object",
+            },
+            "box": {
+                "type": "object",
+                "nullable": True,
+                "description": "The region's bounding box; null when nothing was found.",
+                "properties": {
+                    "x": {"type": "integer"},
+                    "y": {"type": "integer"},
+                    "width": {"type": "integer"},
+                    "height": {"type": "integer"},
+                },
+            },
+            "pixels": {"type": "integer"},
+            "fraction": {"type": "number", "description": "Share of the image's pixels."},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
+            "served_by": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
 }
 
 
@@ -357,6 +391,25 @@ def core_paths() -> dict[str, dict]:
                 "responses": {
                     "200": json_answer("EditResult", "The inpainted image and its classification."),
                     **error_answers("400", "404", "413", "415", "429", "503", "504"),
+                },
+            }
+        },
+        "/api/v1/segment": {
+            "post": {
+                "summary": "Propose one object's region from a click on it or a box round it "
+                "(GrabCut), for the select tool.",
+                "requestBody": multipart(
+                    SEGMENT_PARTS,
+                    {
+                        "click": {"value": {"image": EXAMPLE_PHOTO, "x": 40, "y": 142}},
+                        "box-grown": {
+                            "value": {"image": EXAMPLE_PHOTO, "box": "110,80,70,120", "grow": 2}
+                        },
+                    },
+                ),
+                "responses": {
+                    "200": json_answer("SegmentResult", "The proposed region."),
+                    **error_answers("400", "413", "415", "429", "503", "504"),
                 },
             }
         },

@@ -44,6 +44,8 @@ class GatewayProcess(ServiceProcess):
                 "IC_CLASSIFIER_ADDR": f"dns:///{classifier}",
                 "IC_INPAINT_BACKENDS": ",".join(f"dns:///{b}" for b in backends),
                 "IC_EXPLAINER_ADDR": f"dns:///{explainer}",
+                # The OpenCV service (the first backend in these tests) offers GrabCut.
+                "IC_SEGMENTER_ADDR": f"dns:///{backends[0]}" if backends else "",
                 "IC_GATEWAY_WORKERS": "1",
                 "IC_BACKEND_REFRESH_S": "0.5",
                 "IC_LOG_LEVEL": "INFO",

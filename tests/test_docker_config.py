@@ -181,3 +181,17 @@ def test_kubernetes_gateway_points_at_the_backend_services():
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     gateway_service = by_kind("Service")["gateway"]
     assert gateway_service["spec"].get("clusterIP") != "None"
+
+
+def test_public_demo_deployments_limit_each_client_but_local_compose_stays_open():
+    stack_env = load(STACK_FILE)["services"]["gateway"]["environment"]
+    assert variables(stack_env["IC_RATE_LIMIT_PER_MIN"]) == {"IC_RATE_LIMIT_PER_MIN": "120"}
+    assert variables(stack_env["IC_RATE_LIMIT_BURST"]) == {"IC_RATE_LIMIT_BURST": "60"}
+    assert variables(stack_env["IC_PROXY_HOPS"]) == {"IC_PROXY_HOPS": "1"}
+    deployment = by_kind("Deployment")["gateway"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert (env["IC_RATE_LIMIT_PER_MIN"], env["IC_RATE_LIMIT_BURST"]) == ("120", "60")
+    assert env["IC_PROXY_HOPS"] == "1"
+    compose_env = load(COMPOSE_FILE)["services"]["gateway"]["environment"]
+    assert variables(compose_env["IC_RATE_LIMIT_PER_MIN"]) == {"IC_RATE_LIMIT_PER_MIN": "0"}

@@ -6,12 +6,15 @@ Each test owns the processes it kills, so the session's services stay up.
 from __future__ import annotations
 
 import collections
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
+from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import classifier_process
-from tests.gateway_fixtures import GatewayProcess, wait_until
+from tests.gateway_fixtures import GatewayProcess, png_bytes, wait_until
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.tools import require
 
@@ -184,3 +187,47 @@ def test_no_inpainting_service_at_all_is_503_not_404(classifier_service, photo_b
         # Classification does not need an inpainter.
         classify = gw.post("/api/v1/classify", files={"image": photo_bytes("soccer")})
         assert classify.status_code == 200
+
+
+def test_large_images_queue_on_the_pixel_budget_then_get_429(
+    classifier_service, patchmatch_service, photo_rgb
+):
+    """A gateway process decodes at most IC_MAX_PIXELS_IN_FLIGHT pixels at once:
+    here one 1024x1024 photo. While a slow edit (PatchMatch filling a large
+    hole) holds its photo, another request waits, and after IC_PIXEL_WAIT_S it
+    is told to come back (429); once the edit is done the same request goes
+    through."""
+    big = np.asarray(Image.fromarray(photo_rgb("soccer")).resize((1024, 1024)))
+    mask = np.zeros((1024, 1024), np.uint8)
+    mask[300:700, 300:700] = 255
+    with GatewayProcess(
+        classifier_service.address,
+        [patchmatch_service.address],
+        IC_DEFAULT_BACKEND="patchmatch",
+        IC_MAX_PIXELS_IN_FLIGHT=str(1024 * 1024),
+        IC_PIXEL_WAIT_S="0.3",
+    ) as gw:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(
+                gw.post, "/api/v1/edit", files={"image": png_bytes(big), "mask": png_bytes(mask)}
+            )
+            wait_until(lambda: budget_in_use(gw) > 0, 30, "the slow edit to hold its pixels")
+            busy = gw.post("/api/v1/classify", files={"image": png_bytes(photo_rgb("soccer"))})
+            assert busy.status_code == 429, busy.text
+            assert busy.json()["error"]["code"] == "resource_exhausted"
+            assert "busy with large images" in busy.json()["error"]["message"]
+            assert busy.headers["Retry-After"] == "5"
+            assert slow.result().status_code == 200
+        again = gw.post("/api/v1/classify", files={"image": png_bytes(photo_rgb("soccer"))})
+        assert again.status_code == 200
+        assert budget_in_use(gw) == 0
+
+
+def budget_in_use(gw) -> float:
+    text = gw.get("/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "ic_gateway_pixels_in_flight"
+    )

@@ -20,18 +20,30 @@ from gateway.clients import SIDE_WORK_NICENESS, Clients
 from gateway.config import GatewayConfig
 from gateway.errors import from_rpc_error
 from gateway.gallery import list_gallery, title_from_name
-from gateway.png import encode_png_fast
+from gateway.png import encode_png_fast, png_level
 from gateway.ratelimit import TokenBuckets
 
 
-@pytest.mark.parametrize("shape", [(227, 227, 3), (13, 7), (1, 1, 3), (300, 451)])
+@pytest.mark.parametrize("shape", [(227, 227, 3), (13, 7), (1, 1, 3), (300, 451), (9, 5, 2)])
 @pytest.mark.parametrize("level", [0, 1, 9])
 def test_png_writer_round_trips(shape, level):
     array = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     decoded = Image.open(io.BytesIO(encode_png_fast(array, level)))
     assert decoded.format == "PNG"
-    assert decoded.mode == ("RGB" if len(shape) == 3 else "L")
+    modes = {2: "L", 3: {2: "LA", 3: "RGB"}.get(shape[-1])}
+    assert decoded.mode == modes[len(shape)]
     assert np.array_equal(np.asarray(decoded), array)
+
+
+def test_png_auto_stores_working_copies_and_compresses_large_pictures(photo_rgb):
+    assert png_level("auto", 512 * 512) == 0 and png_level("auto", 227 * 227) == 0
+    assert png_level("auto", 512 * 512 + 1) == 1 and png_level("4", 10) == 4
+    # A photo enlarged to 1600x1600: compressed at least twice as small as stored.
+    big = np.asarray(Image.fromarray(photo_rgb("soccer")).resize((1600, 1600)))
+    stored = encode_png_fast(big, png_level("auto", 227 * 227))
+    compressed = encode_png_fast(big, png_level("auto", big.shape[0] * big.shape[1]))
+    assert len(compressed) * 2 < len(stored)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(compressed))), big)
 
 
 def test_png_writer_refuses_what_it_cannot_write():

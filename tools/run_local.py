@@ -118,6 +118,7 @@ def build_children(args: argparse.Namespace) -> list[Child]:
                 "IC_CLASSIFIER_ADDR": classifier,
                 "IC_INPAINT_BACKENDS": ",".join(backends),
                 "IC_EXPLAINER_ADDR": f"dns:///localhost:{args.explainer_port}",
+                "IC_SEGMENTER_ADDR": f"dns:///localhost:{args.inpainter_port}",
             },
         )
     )

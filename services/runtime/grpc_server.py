@@ -40,6 +40,7 @@ from common.errors import (
     Unavailable,
 )
 from common.logs import request_id_var
+from common.memory import keep_memory_in_check
 from services.runtime.metrics import GRPC_LATENCY, GRPC_REQUESTS, start_metrics_server
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ class GrpcService:
 
     def start(self) -> None:
         """Start serving, then warm up the core and flip the named services to SERVING."""
+        keep_memory_in_check()  # large images: give the memory back after a burst
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in self.service_names:
             self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -310,17 +310,24 @@ def warm_up_registry(registry: EngineRegistry, size: int = 32) -> None:
 INPAINTER_SERVICE_NAME = inpainter_pb2.DESCRIPTOR.services_by_name["Inpainter"].full_name
 
 
-def inpainter_grpc_service(registry: EngineRegistry, config: ServerConfig) -> GrpcService:
+def inpainter_grpc_service(
+    registry: EngineRegistry,
+    config: ServerConfig,
+    also: Sequence[tuple[Callable, object, str]] = (),
+) -> GrpcService:
     """A GrpcService serving `registry` as ic.v1.Inpainter; SERVING once every
-    available engine has run once."""
+    available engine has run once. `also`: more servicers of the same process,
+    as (add_XServicer_to_server, servicer, full service name)."""
     servicer = InpainterServicer(registry, InpainterSettings.from_env())
 
     def register(server: grpc.Server) -> None:
         inpainter_pb2_grpc.add_InpainterServicer_to_server(servicer, server)
+        for add, extra, _ in also:
+            add(extra, server)
 
     return GrpcService(
         registry.service,
-        [INPAINTER_SERVICE_NAME],
+        [INPAINTER_SERVICE_NAME, *(name for _, _, name in also)],
         register,
         config,
         warm_up=lambda: warm_up_registry(registry),
