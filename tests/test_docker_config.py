@@ -18,9 +18,11 @@ from tests.support.tools import require
 COMPOSE_FILE = REPO / "docker-compose.yml"
 STACK_FILE = REPO / "deploy" / "swarm" / "stack.yml"
 K8S_DIR = REPO / "deploy" / "kubernetes"
-GRPC_SERVICES = {"classifier": 50051, "inpainter": 50052, "patchmatch": 50053}
+GRPC_SERVICES = {"classifier": 50051, "inpainter": 50052, "patchmatch": 50053, "explainer": 50054}
 HEALTH_NAMES = {"classifier": "ic.v1.Classifier", "inpainter": "ic.v1.Inpainter"}
 HEALTH_NAMES["patchmatch"] = "ic.v1.Inpainter"
+HEALTH_NAMES["explainer"] = "ic.v1.Explainer"
+INPAINTING = ("inpainter", "patchmatch")
 # gRPC probes are GA from 1.27; check the oldest supported and the newest schema.
 K8S_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 VARIABLE = re.compile(r"\$\{(IC_[A-Z0-9_]+)(:-([^}]*))?\}")
@@ -47,7 +49,7 @@ def test_every_compose_setting_has_a_default_listed_in_env_example():
 
 def test_compose_file_shape():
     services = load(COMPOSE_FILE)["services"]
-    assert set(services) == {"classifier", "inpainter", "patchmatch", "gateway"}
+    assert set(services) == {"classifier", "inpainter", "patchmatch", "explainer", "gateway"}
     for name, service in services.items():
         assert "container_name" not in service, f"{name}: container_name prevents --scale"
         assert service["read_only"] is True and "/tmp" in service["tmpfs"][0]
@@ -173,7 +175,11 @@ def test_kubernetes_gateway_points_at_the_backend_services():
     deployment = by_kind("Deployment")["gateway"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env = {item["name"]: item.get("value") for item in container["env"]}
-    addresses = [env["IC_CLASSIFIER_ADDR"], *env["IC_INPAINT_BACKENDS"].split(",")]
+    addresses = [
+        env["IC_CLASSIFIER_ADDR"],
+        *env["IC_INPAINT_BACKENDS"].split(","),
+        env["IC_EXPLAINER_ADDR"],
+    ]
     assert [a.removeprefix("dns:///") for a in addresses] == [
         f"{name}:{port}" for name, port in GRPC_SERVICES.items()
     ]
@@ -195,3 +201,42 @@ def test_public_demo_deployments_limit_each_client_but_local_compose_stays_open(
     assert env["IC_PROXY_HOPS"] == "1"
     compose_env = load(COMPOSE_FILE)["services"]["gateway"]["environment"]
     assert variables(compose_env["IC_RATE_LIMIT_PER_MIN"]) == {"IC_RATE_LIMIT_PER_MIN": "0"}
+
+
+def explainer_env(environment) -> dict[str, str]:
+    """name -> value (with ${VAR:-default} read as its default) of an environment
+    given as a Compose mapping or a Kubernetes env list."""
+    if isinstance(environment, list):
+        environment = {item["name"]: item.get("value") for item in environment}
+    values = {}
+    for name, value in environment.items():
+        match = VARIABLE.fullmatch(str(value))
+        values[name] = match.group(3) if match else str(value)
+    return values
+
+
+def test_the_explainer_is_wired_everywhere_but_the_gateway_never_waits_for_it():
+    compose = load(COMPOSE_FILE)["services"]
+    stack = load(STACK_FILE)["services"]
+    (k8s,) = by_kind("Deployment")["explainer"]["spec"]["template"]["spec"]["containers"]
+    for where, environment in (
+        ("compose", compose["explainer"]["environment"]),
+        ("swarm", stack["explainer"]["environment"]),
+        ("kubernetes", k8s["env"]),
+    ):
+        env = explainer_env(environment)
+        # A running explanation holds a handler thread for its whole stream:
+        # health checks must always find another one.
+        assert int(env["IC_GRPC_WORKERS"]) > int(env["IC_EXPLAIN_MAX_CONCURRENT"]), where
+        assert env["IC_CLASSIFIER_ADDR"] == "dns:///classifier:50051", where
+        assert env["IC_INPAINT_BACKENDS"].split(",") == [
+            f"dns:///{name}:{GRPC_SERVICES[name]}" for name in INPAINTING
+        ], where
+    for where, environment in (
+        ("compose", compose["gateway"]["environment"]),
+        ("swarm", stack["gateway"]["environment"]),
+    ):
+        assert explainer_env(environment)["IC_EXPLAINER_ADDR"] == "dns:///explainer:50054", where
+    # The brush does not need the explainer: the gateway starts without it.
+    assert "explainer" not in compose["gateway"]["depends_on"]
+    assert set(compose["explainer"]["depends_on"]) == {"classifier", "inpainter"}
