@@ -180,6 +180,12 @@ CAM = Part(
     "`top` (a CAM per top-k class), `none` (default) or comma-separated class ids.",
     "none",
 )
+MODEL = Part(
+    "model",
+    "string",
+    "A model name from /api/v1/models; default the default model. Class ids, top_k and "
+    "labels are that model's.",
+)
 TARGET = Part("target", "integer", "Class id to explain; default the top-1.", minimum=0)
 WINDOW = Part(
     "window",
@@ -208,7 +214,6 @@ FIX_FRACTION = Part(
 FAITHFULNESS = Part(
     "faithfulness", "boolean", "Add the faithfulness numbers for this image.", False
 )
-MODEL = Part("model", "string", "A model name of the classifier; default its default model.")
 
 CLICK_X = Part(
     "x", "integer", "A click on the object: its column in pixels of the image.", minimum=0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import grpc
 
 from common.backends import BackendRegistry
-from common.errors import ServiceCallFailed
+from common.errors import NotFound, ServiceCallFailed
 from ic.v1 import classifier_pb2, classifier_pb2_grpc
 
 # A model's info is asked again after this long (a classifier replaced by
@@ -65,6 +65,8 @@ class Dependencies:
                 metadata=tuple(metadata),
             )
         except grpc.RpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:  # the classifier's words for it
+                raise NotFound(exc.details()) from exc
             raise ServiceCallFailed("classifier", exc) from exc
         with self._lock:
             self._models[model] = (now, info)

@@ -154,8 +154,11 @@ class Finished:
 Event = Progress | Preview | Finished
 
 
-def check_options(options: ExplainOptions, num_classes: int, limits: ExplainLimits) -> None:
+def check_options(
+    options: ExplainOptions, model: classifier_pb2.ModelInfo, limits: ExplainLimits
+) -> None:
     """InvalidInput naming the first problem of the options (the grid aside)."""
+    num_classes = model.num_classes
     if options.target is not None and not 0 <= options.target < num_classes:
         raise InvalidInput(f"target {options.target} is not a class id: use 0..{num_classes - 1}")
     if not 0 <= options.competitors <= limits.max_competitors:
@@ -166,6 +169,11 @@ def check_options(options: ExplainOptions, num_classes: int, limits: ExplainLimi
         raise InvalidInput(
             f"fix_fraction={options.fix_fraction:g} is out of range: more than 0 "
             f"and at most {limits.max_fix_fraction:g}"
+        )
+    if options.faithfulness and not model.cam:
+        raise InvalidInput(
+            f"faithfulness compares with the target's CAM, and model {model.name!r} has "
+            f"none ({model.cam_reason or 'no class activation maps'}); ask without faithfulness"
         )
 
 
@@ -229,7 +237,9 @@ class Explainer:
         timing: dict[str, float] = {}
         height, width = rgb.shape[:2]
         info = self.deps.model_info(options.model, deadline, self.metadata)
-        check_options(options, info.num_classes, self.limits)
+        check_options(options, info, self.limits)
+        # Every call asks the model by the name it answered to.
+        model = info.name or options.model
         windows = grid.make_grid(
             width, height, options.window, options.stride, self.limits.max_windows
         )
@@ -241,9 +251,9 @@ class Explainer:
         image = raw_image(work_rgb)
         result = self.classify(
             work_rgb,
-            options.model,
+            model,
             deadline,
-            top_k=max(5, options.competitors + 1),
+            top_k=min(max(5, options.competitors + 1), info.num_classes),
             pinned=[] if options.target is None else [options.target],
         )
         top = [class_info(c) for c in result.top]
@@ -268,7 +278,7 @@ class Explainer:
             image,
             [rect_mask(*rect) for rect in work_rects],
             class_ids,
-            options.model,
+            model,
             self.settings,
             scope,
             deadline,
@@ -307,14 +317,14 @@ class Explainer:
             top1_windows=results.top1,
             engines=results.engines,
             wanted_engine=cursor.wanted,
-            model=options.model,
+            model=model,
             incremental=results.incremental,
             maps=core.evidence_maps(map_rects, *size, p_original, results.probabilities),
         )
         timing["maps"] = (time.perf_counter() - step) * 1e3
         if options.fix:
             step = time.perf_counter()
-            explanation.fix = self.fix(rgb, explanation, options, deadline)
+            explanation.fix = self.fix(rgb, explanation, options.fix_fraction, deadline)
             timing["fix"] = (time.perf_counter() - step) * 1e3
         if options.faithfulness:
             from services.explainer.faithfulness import measure
@@ -336,16 +346,12 @@ class Explainer:
         raise RuntimeError("the explanation ended without a result")
 
     def fix(
-        self,
-        rgb: np.ndarray,
-        explanation: Explanation,
-        options: ExplainOptions,
-        deadline: Deadline,
+        self, rgb: np.ndarray, explanation: Explanation, fix_fraction: float, deadline: Deadline
     ) -> FixResult:
         """Inpaint the strongest hindering region (at most fix_fraction of the
         image) of the photo at the maps' size and reclassify it: does the target
         rise, does it become top-1? The engine is the explanation's own."""
-        mask = core.strongest_region_mask(explanation.maps.hinder, options.fix_fraction)
+        mask = core.strongest_region_mask(explanation.maps.hinder, fix_fraction)
         if not mask.any():
             return FixResult(mask, None, None, None, explanation.engine)
         picture = resized(rgb, explanation.map_size)
@@ -358,7 +364,7 @@ class Explainer:
         outcome = self.deps.backends.call(explanation.engine, attempt)
         fixed = decode_image(outcome.response.image, _NO_LIMITS, what="fixed image")
         result = self.classify(
-            fixed, options.model, deadline, top_k=1, pinned=[explanation.target.class_id]
+            fixed, explanation.model, deadline, top_k=1, pinned=[explanation.target.class_id]
         )
         return FixResult(
             mask, fixed, class_info(result.pinned[0]), class_info(result.top[0]), outcome.engine
