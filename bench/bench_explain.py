@@ -245,7 +245,7 @@ def main() -> None:
             f"  explainer's own timing (1 replica, last run): classifier work "
             f"{timing['windows_classifier_work']:.0f} ms + inpainter work "
             f"{timing['windows_inpainter_work']:.0f} ms in a {timing['windows']:.0f} ms "
-            f"window phase, {timing['windows_classify_calls']:.0f} ClassifyEdits calls"
+            f"window phase, {body['classify_calls']} ClassifyEdits calls"
         )
         best = min(one[1], two[1])
         print("ratios and targets:")

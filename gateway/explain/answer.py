@@ -132,6 +132,7 @@ def result_json(message: explainer_pb2.ExplainResult) -> dict:
         ],
         "model": message.model,
         "incremental": message.incremental,
+        "classify_calls": message.classify_calls,
         "laplace": {"n": message.laplace_n, "k": message.laplace_k},
         "pass": maps["pass"],
         "final": True,

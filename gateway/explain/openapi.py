@@ -95,6 +95,10 @@ SCHEMAS = {
                 "type": "boolean",
                 "description": "True when the classifier computed the windows incrementally.",
             },
+            "classify_calls": {
+                "type": "integer",
+                "description": "ClassifyEdits calls the windows took.",
+            },
             "pass": {"type": "string", "enum": ["full"]},
             "final": {"type": "boolean", "enum": [True]},
             "served_by": {"type": "object", "additionalProperties": {"type": "string"}},

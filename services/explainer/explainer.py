@@ -108,6 +108,7 @@ class Explanation:
     wanted_engine: str
     model: str
     incremental: bool
+    classify_calls: int
     maps: core.EvidenceMaps  # at map_size
     fix: FixResult | None = None
     faithfulness: object | None = None  # faithfulness.ImageFaithfulness
@@ -302,7 +303,6 @@ class Explainer:
         timing["windows"] = (time.perf_counter() - step) * 1e3
         timing["windows_classifier_work"] = results.classifier_ms
         timing["windows_inpainter_work"] = results.inpainter_ms
-        timing["windows_classify_calls"] = results.classify_calls
 
         step = time.perf_counter()
         explanation = Explanation(
@@ -319,6 +319,7 @@ class Explainer:
             wanted_engine=cursor.wanted,
             model=model,
             incremental=results.incremental,
+            classify_calls=results.classify_calls,
             maps=core.evidence_maps(map_rects, *size, p_original, results.probabilities),
         )
         timing["maps"] = (time.perf_counter() - step) * 1e3

@@ -163,6 +163,7 @@ def result_message(explanation: Explanation, served_by: str) -> explainer_pb2.Ex
         ],
         model=explanation.model,
         incremental=explanation.incremental,
+        classify_calls=explanation.classify_calls,
         laplace_n=core.LAPLACE_N,
         laplace_k=core.LAPLACE_K,
         served_by=served_by,
@@ -213,7 +214,9 @@ class ExplainerServicer(explainer_pb2_grpc.ExplainerServicer):
         try:
             context.add_callback(scope.cancel)  # the caller left, or its deadline passed
             remaining = context.time_remaining()
-            deadline = Deadline.after(min(self.config.timeout_s, remaining or math.inf))
+            deadline = Deadline.after(
+                min(self.config.timeout_s, math.inf if remaining is None else remaining)
+            )
             explainer = Explainer(
                 self.deps,
                 self.config.limits,

@@ -160,7 +160,7 @@ class Faithfulness(_message.Message):
     def __init__(self, target_id: _Optional[int] = ..., p_target: _Optional[float] = ..., removal: _Optional[_Iterable[_Union[Removal, _Mapping]]] = ..., curve_fractions: _Optional[_Iterable[float]] = ..., deletion: _Optional[_Iterable[_Union[Curve, _Mapping]]] = ..., insertion: _Optional[_Iterable[_Union[Curve, _Mapping]]] = ...) -> None: ...
 
 class ExplainResult(_message.Message):
-    __slots__ = ("target", "top", "maps", "window", "stride", "width", "height", "work_width", "work_height", "backend", "fallback", "backends_used", "fix", "faithfulness", "model", "incremental", "laplace_n", "laplace_k", "served_by", "timing_ms")
+    __slots__ = ("target", "top", "maps", "window", "stride", "width", "height", "work_width", "work_height", "backend", "fallback", "backends_used", "fix", "faithfulness", "model", "incremental", "laplace_n", "laplace_k", "served_by", "timing_ms", "classify_calls")
     class TimingMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +188,7 @@ class ExplainResult(_message.Message):
     LAPLACE_K_FIELD_NUMBER: _ClassVar[int]
     SERVED_BY_FIELD_NUMBER: _ClassVar[int]
     TIMING_MS_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFY_CALLS_FIELD_NUMBER: _ClassVar[int]
     target: _classifier_pb2.ClassProbability
     top: _containers.RepeatedCompositeFieldContainer[_classifier_pb2.ClassProbability]
     maps: ExplainMaps
@@ -208,4 +209,5 @@ class ExplainResult(_message.Message):
     laplace_k: int
     served_by: str
     timing_ms: _containers.ScalarMap[str, float]
-    def __init__(self, target: _Optional[_Union[_classifier_pb2.ClassProbability, _Mapping]] = ..., top: _Optional[_Iterable[_Union[_classifier_pb2.ClassProbability, _Mapping]]] = ..., maps: _Optional[_Union[ExplainMaps, _Mapping]] = ..., window: _Optional[int] = ..., stride: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., work_width: _Optional[int] = ..., work_height: _Optional[int] = ..., backend: _Optional[str] = ..., fallback: _Optional[bool] = ..., backends_used: _Optional[_Iterable[_Union[BackendUse, _Mapping]]] = ..., fix: _Optional[_Union[FixResult, _Mapping]] = ..., faithfulness: _Optional[_Union[Faithfulness, _Mapping]] = ..., model: _Optional[str] = ..., incremental: _Optional[bool] = ..., laplace_n: _Optional[int] = ..., laplace_k: _Optional[int] = ..., served_by: _Optional[str] = ..., timing_ms: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    classify_calls: int
+    def __init__(self, target: _Optional[_Union[_classifier_pb2.ClassProbability, _Mapping]] = ..., top: _Optional[_Iterable[_Union[_classifier_pb2.ClassProbability, _Mapping]]] = ..., maps: _Optional[_Union[ExplainMaps, _Mapping]] = ..., window: _Optional[int] = ..., stride: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., work_width: _Optional[int] = ..., work_height: _Optional[int] = ..., backend: _Optional[str] = ..., fallback: _Optional[bool] = ..., backends_used: _Optional[_Iterable[_Union[BackendUse, _Mapping]]] = ..., fix: _Optional[_Union[FixResult, _Mapping]] = ..., faithfulness: _Optional[_Union[Faithfulness, _Mapping]] = ..., model: _Optional[str] = ..., incremental: _Optional[bool] = ..., laplace_n: _Optional[int] = ..., laplace_k: _Optional[int] = ..., served_by: _Optional[str] = ..., timing_ms: _Optional[_Mapping[str, float]] = ..., classify_calls: _Optional[int] = ...) -> None: ...
