@@ -225,6 +225,28 @@ class Explainer:
             raise ServiceCallFailed("classifier", exc) from exc
         return response.results[0]
 
+    def classify_base(
+        self,
+        image,
+        model: str,
+        deadline: Deadline,
+        top_k: int,
+        pinned: Sequence[int],
+    ) -> classifier_pb2.ImageResult:
+        """The unedited working copy's classification, asked as ClassifyEdits with
+        no edit: a classifier that computes edits incrementally keeps the base
+        image's activations for the windows that follow."""
+        request = classifier_pb2.ClassifyEditsRequest(
+            model=model, base=image, include_base=True, top_k=top_k, pinned_class_ids=pinned
+        )
+        try:
+            response = self.deps.classifier.ClassifyEdits(
+                request, timeout=deadline.timeout(), metadata=self.metadata
+            )
+        except grpc.RpcError as exc:
+            raise ServiceCallFailed("classifier", exc) from exc
+        return response.base
+
     def explain(
         self,
         rgb: np.ndarray,
@@ -250,8 +272,8 @@ class Explainer:
         work_size = grid.working_size(width, height, info.input_short_side)
         work_rgb = resized(rgb, work_size)
         image = raw_image(work_rgb)
-        result = self.classify(
-            work_rgb,
+        result = self.classify_base(
+            image,
             model,
             deadline,
             top_k=min(max(5, options.competitors + 1), info.num_classes),
