@@ -110,7 +110,7 @@ def test_hinder_support_and_competitor_maps_from_probabilities():
     # window 0 hides the target's evidence, window 3 hides what stands in its way
     # and the competitor's evidence.
     p_windows = np.array([[0.2, 0.1], [0.5, 0.1], [0.5, 0.1], [0.8, 0.01]])
-    maps = core.evidence_maps(windows.rects(), 6, 6, p_original, p_windows)
+    maps = core.evidence_maps(windows.layout(), p_original, p_windows)
     assert maps.support[0, 0] == pytest.approx(2.0, abs=0.01)
     assert maps.support[5, 5] == 0.0
     assert maps.hinder[5, 5] == pytest.approx(2.0, abs=0.01)
@@ -243,3 +243,21 @@ def test_batches_are_bounded_by_count_and_by_bytes():
     ]
     # An edit larger than any batch goes alone rather than failing.
     assert split_batches([10, 10**6, 10], 16, limit, base) == [[0], [1], [2]]
+
+
+@pytest.mark.parametrize("size", [(227, 227), (512, 384), (97, 60)])
+def test_the_product_grid_maps_equal_the_window_by_window_average(size):
+    windows = grid.make_grid(4000, 3000) if size == (512, 384) else grid.make_grid(*size)
+    layout = windows.layout().at(size)
+    assert layout.rects() == grid.rects_at(windows.rects(), (windows.width, windows.height), size)
+    values = np.random.default_rng(1).random((windows.count, 3))
+    fast = core.layout_mean_maps(layout, values)
+    for k in range(3):
+        slow = core.window_mean_map(layout.rects(), values[:, k], *size)
+        assert np.allclose(fast[k], slow, rtol=1e-12, atol=1e-12)
+    columns, rows = windows.coarse_picks()
+    coarse = windows.coarse_indices()
+    subset = layout.subset(columns, rows)
+    assert subset.rects() == [layout.rects()[i] for i in coarse]
+    slow = core.window_mean_map(subset.rects(), values[coarse, 0], *size)
+    assert np.allclose(core.layout_mean_maps(subset, values[coarse])[0], slow)

@@ -63,8 +63,7 @@ def brute_force_maps(classifier_address, inpainter_address, rgb, windows, class_
             timeout=TIMEOUT,
         )
         p_windows += [[p.probability for p in r.pinned] for r in answer.results]
-    height, width = rgb.shape[:2]
-    return core.evidence_maps(windows.rects(), width, height, p_original, np.array(p_windows))
+    return core.evidence_maps(windows.layout(), p_original, np.array(p_windows))
 
 
 def test_events_come_in_order_progress_preview_result(explainer_service, photo_rgb):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.explainer.grid import Rect
+from services.explainer.grid import Layout, Rect, Span
 
 # Laplace correction (Robnik-Sikonja & Kononenko 2008, as used by Zintgraf et
 # al. 2017 and Kang et al. 2019): N is the size of the model's training set
@@ -52,7 +52,8 @@ def window_mean_map(
 ) -> np.ndarray:
     """Per pixel of a width x height picture, the mean of `values` (one per
     rectangle) over the rectangles covering the pixel. HxW float64; 0 where
-    nothing covers (the grids of grid.py leave no such pixel)."""
+    nothing covers (the grids of grid.py leave no such pixel). Any rectangles;
+    layout_mean_maps does the same for a product grid, faster."""
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (len(rects),):
         raise ValueError(f"expected {len(rects)} window values, got shape {values.shape}")
@@ -62,6 +63,39 @@ def window_mean_map(
         total[y : y + h, x : x + w] += value
         count[y : y + h, x : x + w] += 1
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+
+
+def layout_mean_maps(layout: Layout, values: np.ndarray) -> np.ndarray:
+    """window_mean_map for every column of `values` ([windows, C], in
+    layout.rects() order) at once -> [C, H, W]. A product grid's sums separate:
+    each row of windows is one line of values across the picture, added over
+    the rows it covers; a millisecond instead of tens for the default grid.
+    (Plain NumPy on purpose: BLAS threads cost more than these small sums, and
+    a pixel no window gives weight to stays exactly 0.)"""
+    values = np.asarray(values, dtype=np.float64)
+    columns, rows = len(layout.columns), len(layout.rows)
+    if values.ndim != 2 or values.shape[0] != columns * rows:
+        raise ValueError(f"expected {columns * rows} window values, got shape {values.shape}")
+    across = _axis_matrix(layout.columns, layout.width)  # [columns, W]
+    down = _axis_matrix(layout.rows, layout.height)  # [rows, H]
+    grid_values = values.reshape(rows, columns, values.shape[1])
+    # Each row of windows as lines across the picture: [rows, C, W].
+    lines = (grid_values[:, :, :, None] * across[None, :, None, :]).sum(axis=1)
+    total = np.zeros((values.shape[1], layout.height, layout.width))
+    for line, (start, size) in zip(lines, layout.rows, strict=True):
+        total[:, start : start + size, :] += line[:, None, :]
+    count = np.outer(down.sum(axis=0), across.sum(axis=0))
+    count[count == 0] = 1.0  # uncovered: its total is 0, and stays 0
+    total /= count
+    return total
+
+
+def _axis_matrix(spans: Sequence[Span], length: int) -> np.ndarray:
+    """1 where span k covers position i along the axis."""
+    matrix = np.zeros((len(spans), length))
+    for k, (start, size) in enumerate(spans):
+        matrix[k, start : start + size] = 1.0
+    return matrix
 
 
 @dataclass
@@ -74,26 +108,17 @@ class EvidenceMaps:
     competitors: list[np.ndarray]
 
 
-def evidence_maps(
-    rects: Sequence[Rect],
-    width: int,
-    height: int,
-    p_original: np.ndarray,
-    p_windows: np.ndarray,
-) -> EvidenceMaps:
-    """Maps on a width x height picture from the probabilities of [target,
+def evidence_maps(layout: Layout, p_original: np.ndarray, p_windows: np.ndarray) -> EvidenceMaps:
+    """Maps on the layout's picture from the probabilities of [target,
     *competitors] on the original image ([C]) and on each window's inpainting
-    ([windows, C]); `rects` are the windows on that picture."""
+    ([windows, C], in layout.rects() order)."""
     we = weight_of_evidence(np.asarray(p_original), np.asarray(p_windows))
-
-    def mean(values: np.ndarray) -> np.ndarray:
-        return window_mean_map(rects, values, width, height)
-
-    return EvidenceMaps(
-        hinder=mean(np.maximum(0.0, -we[:, 0])),
-        support=mean(np.maximum(0.0, we[:, 0])),
-        competitors=[mean(np.maximum(0.0, we[:, j])) for j in range(1, we.shape[1])],
+    per_window = np.concatenate(
+        [np.maximum(0.0, -we[:, :1]), np.maximum(0.0, we[:, :1]), np.maximum(0.0, we[:, 1:])],
+        axis=1,
     )
+    maps = layout_mean_maps(layout, per_window)
+    return EvidenceMaps(hinder=maps[0], support=maps[1], competitors=list(maps[2:]))
 
 
 def to_gray8(raw: np.ndarray) -> tuple[np.ndarray, float, float]:

@@ -115,8 +115,7 @@ class Explanation:
     timing_ms: dict[str, float] = field(default_factory=dict)
 
     def maps_at(self, size: tuple[int, int]) -> core.EvidenceMaps:
-        rects = grid.rects_at(self.grid.rects(), (self.grid.width, self.grid.height), size)
-        return core.evidence_maps(rects, *size, self.p_original, self.p_windows)
+        return core.evidence_maps(self.grid.layout().at(size), self.p_original, self.p_windows)
 
     def backends_used(self) -> list[tuple[str, int]]:
         """(engine, windows) of every engine that filled windows, most first."""
@@ -289,7 +288,7 @@ class Explainer:
         rects = windows.rects()
         work_rects = grid.covering_rects(rects, (width, height), work_size)
         size = grid.map_size(width, height, self.limits.max_map_side)
-        map_rects = grid.rects_at(rects, (width, height), size)
+        on_maps = windows.layout().at(size)
         coarse = windows.coarse_indices() if options.preview else []
         if len(coarse) >= windows.count:
             coarse = []  # the grid is its own coarse pass: nothing earlier to show
@@ -314,8 +313,7 @@ class Explainer:
                 yield Progress(done, windows.count)
             elif kind == "first":
                 maps = core.evidence_maps(
-                    [map_rects[i] for i in coarse],
-                    *size,
+                    on_maps.subset(*windows.coarse_picks()),
                     p_original,
                     run.results.probabilities[coarse],
                 )
@@ -342,7 +340,7 @@ class Explainer:
             model=model,
             incremental=results.incremental,
             classify_calls=results.classify_calls,
-            maps=core.evidence_maps(map_rects, *size, p_original, results.probabilities),
+            maps=core.evidence_maps(on_maps, p_original, results.probabilities),
         )
         timing["maps"] = (time.perf_counter() - step) * 1e3
         if options.fix:

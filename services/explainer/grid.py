@@ -30,6 +30,7 @@ WINDOW_QUANTUM = 8
 STRIDE_FRACTION = 1 / 3
 
 Rect = tuple[int, int, int, int]  # x, y, width, height
+Span = tuple[int, int]  # start, length: a window's extent along one axis
 
 
 def default_window(width: int, height: int) -> int:
@@ -70,17 +71,67 @@ class WindowGrid:
 
     def rects(self) -> list[Rect]:
         """(x, y, width, height) of every window, row by row."""
-        return [(x, y, self.window, self.window) for y in self.ys for x in self.xs]
+        return self.layout().rects()
 
-    def coarse_indices(self) -> list[int]:
-        """The windows of the coarse pass, as indices into rects(); all of them
-        when the grid is already as coarse as it gets (stride >= window / 2)."""
+    def layout(self) -> Layout:
+        return Layout(
+            self.width,
+            self.height,
+            tuple((x, self.window) for x in self.xs),
+            tuple((y, self.window) for y in self.ys),
+        )
+
+    def coarse_picks(self) -> tuple[list[int], list[int]]:
+        """(columns, rows) of the coarse pass; all of them when the grid is
+        already as coarse as it gets (stride > window / 2)."""
         step = self.window // self.stride
         if step < 2:
-            return list(range(self.count))
-        columns = _every(len(self.xs), step)
-        rows = _every(len(self.ys), step)
+            return list(range(len(self.xs))), list(range(len(self.ys)))
+        return _every(len(self.xs), step), _every(len(self.ys), step)
+
+    def coarse_indices(self) -> list[int]:
+        """The windows of the coarse pass, as indices into rects()."""
+        columns, rows = self.coarse_picks()
         return [row * len(self.xs) + column for row in rows for column in columns]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Windows forming a product grid on a width x height picture: every column
+    span with every row span, row by row (the order of WindowGrid.rects()).
+    Mapped to another size it stays one, which keeps the maps cheap (core.py)."""
+
+    width: int
+    height: int
+    columns: tuple[Span, ...]
+    rows: tuple[Span, ...]
+
+    def rects(self) -> list[Rect]:
+        return [(x, y, w, h) for y, h in self.rows for x, w in self.columns]
+
+    def subset(self, columns: list[int], rows: list[int]) -> Layout:
+        return Layout(
+            self.width,
+            self.height,
+            tuple(self.columns[c] for c in columns),
+            tuple(self.rows[r] for r in rows),
+        )
+
+    def at(self, size: tuple[int, int]) -> Layout:
+        """The same windows on a picture of `size` (edges rounded, see rects_at)."""
+        width, height = size
+        return Layout(
+            width,
+            height,
+            tuple(_span_at(span, width / self.width) for span in self.columns),
+            tuple(_span_at(span, height / self.height) for span in self.rows),
+        )
+
+
+def _span_at(span: Span, scale: float) -> Span:
+    start, length = span
+    first = round(start * scale)
+    return first, round((start + length) * scale) - first
 
 
 def _every(count: int, step: int) -> list[int]:
@@ -162,13 +213,11 @@ def rects_at(rects: list[Rect], source: tuple[int, int], target: tuple[int, int]
     Rounding is monotone, so windows that cover the source without gaps cover
     the target without gaps; a window smaller than a target pixel may map to
     nothing (its neighbours cover the spot). The same size maps to itself."""
-    if source == target:
-        return list(rects)
     sx, sy = target[0] / source[0], target[1] / source[1]
     mapped = []
     for x, y, w, h in rects:
-        x0, y0 = round(x * sx), round(y * sy)
-        mapped.append((x0, y0, round((x + w) * sx) - x0, round((y + h) * sy) - y0))
+        (x0, w0), (y0, h0) = _span_at((x, w), sx), _span_at((y, h), sy)
+        mapped.append((x0, y0, w0, h0))
     return mapped
 
 
