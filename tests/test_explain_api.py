@@ -209,6 +209,7 @@ def test_a_coarse_preview_arrives_before_the_final_maps(gateway_service, photo_b
     done_before = max(line["done"] for line in lines[:at] if "done" in line)
     assert done_before < 169 / 2
     assert (preview["pass"], preview["windows"]) == ("coarse", 25)
+    assert preview["target"] == final["target"]
     assert [c["class_id"] for c in preview["competitors"]] == [
         c["class_id"] for c in final["competitors"]
     ]

@@ -45,6 +45,7 @@ def maps_json(message: explainer_pb2.ExplainMaps) -> dict:
         "pass": getattr(message, "pass"),  # a Python keyword
         "final": getattr(message, "pass") == "full",
         "windows": message.windows,
+        "target": class_json(message.target),
         "hinder": map_json(message.hinder),
         "support": map_json(message.support),
         "competitors": [

@@ -121,11 +121,12 @@ SCHEMAS = {
         "type": "object",
         "description": "Maps of the coarse pass (a subset of the grid's windows), sent as "
         "soon as they exist: draw them, then replace them with the final object's.",
-        "required": ["pass", "final", "windows", "hinder", "support", "competitors"],
+        "required": ["pass", "final", "windows", "target", "hinder", "support", "competitors"],
         "properties": {
             "pass": {"type": "string", "enum": ["coarse"]},
             "final": {"type": "boolean", "enum": [False]},
             "windows": {"type": "integer", "description": "Windows these maps average."},
+            "target": ref("ClassProbability"),
             "hinder": ref("ExplainMap"),
             "support": ref("ExplainMap"),
             "competitors": CLASS_PROBABILITY_LIST,

@@ -86,10 +86,17 @@ def map_message(raw: np.ndarray) -> explainer_pb2.EvidenceMap:
 
 
 def maps_message(
-    pass_name: str, windows: int, maps: core.EvidenceMaps, competitors: list[ClassInfo]
+    pass_name: str,
+    windows: int,
+    maps: core.EvidenceMaps,
+    target: ClassInfo,
+    competitors: list[ClassInfo],
 ) -> explainer_pb2.ExplainMaps:
     message = explainer_pb2.ExplainMaps(
-        windows=windows, hinder=map_message(maps.hinder), support=map_message(maps.support)
+        windows=windows,
+        hinder=map_message(maps.hinder),
+        support=map_message(maps.support),
+        target=class_message(target),
     )
     setattr(message, "pass", pass_name)  # a Python keyword
     for info, raw in zip(competitors, maps.competitors, strict=True):
@@ -148,7 +155,9 @@ def result_message(explanation: Explanation, served_by: str) -> explainer_pb2.Ex
     message = explainer_pb2.ExplainResult(
         target=class_message(explanation.target),
         top=[class_message(c) for c in explanation.top],
-        maps=maps_message("full", windows.count, explanation.maps, explanation.competitors),
+        maps=maps_message(
+            "full", windows.count, explanation.maps, explanation.target, explanation.competitors
+        ),
         window=windows.window,
         stride=windows.stride,
         width=windows.width,
@@ -183,7 +192,9 @@ def event_message(event: Event, served_by: str) -> explainer_pb2.ExplainEvent:
         )
     if isinstance(event, Preview):
         return explainer_pb2.ExplainEvent(
-            preview=maps_message("coarse", event.windows, event.maps, event.competitors)
+            preview=maps_message(
+                "coarse", event.windows, event.maps, event.target, event.competitors
+            )
         )
     if isinstance(event, Finished):
         return explainer_pb2.ExplainEvent(result=result_message(event.explanation, served_by))

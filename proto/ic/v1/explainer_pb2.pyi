@@ -75,17 +75,19 @@ class CompetitorMap(_message.Message):
     def __init__(self, competitor: _Optional[_Union[_classifier_pb2.ClassProbability, _Mapping]] = ..., map: _Optional[_Union[EvidenceMap, _Mapping]] = ...) -> None: ...
 
 class ExplainMaps(_message.Message):
-    __slots__ = ("windows", "hinder", "support", "competitors")
+    __slots__ = ("windows", "hinder", "support", "competitors", "target")
     PASS_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_FIELD_NUMBER: _ClassVar[int]
     HINDER_FIELD_NUMBER: _ClassVar[int]
     SUPPORT_FIELD_NUMBER: _ClassVar[int]
     COMPETITORS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     windows: int
     hinder: EvidenceMap
     support: EvidenceMap
     competitors: _containers.RepeatedCompositeFieldContainer[CompetitorMap]
-    def __init__(self, windows: _Optional[int] = ..., hinder: _Optional[_Union[EvidenceMap, _Mapping]] = ..., support: _Optional[_Union[EvidenceMap, _Mapping]] = ..., competitors: _Optional[_Iterable[_Union[CompetitorMap, _Mapping]]] = ..., **kwargs) -> None: ...
+    target: _classifier_pb2.ClassProbability
+    def __init__(self, windows: _Optional[int] = ..., hinder: _Optional[_Union[EvidenceMap, _Mapping]] = ..., support: _Optional[_Union[EvidenceMap, _Mapping]] = ..., competitors: _Optional[_Iterable[_Union[CompetitorMap, _Mapping]]] = ..., target: _Optional[_Union[_classifier_pb2.ClassProbability, _Mapping]] = ..., **kwargs) -> None: ...
 
 class BackendUse(_message.Message):
     __slots__ = ("engine", "windows")
