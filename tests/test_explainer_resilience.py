@@ -73,6 +73,60 @@ def test_a_backend_killed_during_an_explanation_is_replaced_and_reported(
         assert (again.json()["backend"], again.json()["fallback"]) == ("telea", True)
 
 
+def test_a_service_killed_during_an_explanation_is_replaced_by_another_with_the_engine(
+    classifier_service, photo_rgb
+):
+    """Two OpenCV inpainting services: one dies in the middle; its windows go
+    on with the same engine on the other, so nothing falls back."""
+    with (
+        inpainter_process("services.inpainter") as first,
+        inpainter_process("services.inpainter") as second,
+        ExplainerProcess(classifier_service.address, [first.address, second.address]) as explainer,
+    ):
+        result = explain_killing(explainer, photo_rgb("soccer"), first)
+        assert [(b.engine, b.windows) for b in result.backends_used] == [("telea", 576)]
+        assert (result.backend, result.fallback) == ("telea", False)
+
+
+def test_a_stream_cut_under_a_live_service_resumes_on_the_same_engine(
+    classifier_service, photo_rgb
+):
+    """The inpainter closes every connection after 1.5 s (an aged-out connection
+    under a long stream, a replica gone behind a name): the service still
+    answers its health check, so the stream resumes there, as often as needed."""
+    with (
+        ServiceProcess(
+            "services.inpainter",
+            env={"IC_MAX_CONNECTION_AGE_S": "1", "IC_MAX_CONNECTION_AGE_GRACE_S": "0.5"},
+            health_service="ic.v1.Inpainter",
+        ) as inpainter,
+        ExplainerProcess(classifier_service.address, [inpainter.address]) as explainer,
+    ):
+        result = explain_killing(explainer, photo_rgb("soccer"), None)
+        assert [(b.engine, b.windows) for b in result.backends_used] == [("telea", 576)]
+        assert result.fallback is False
+        log = explainer.log_path.read_text(errors="replace")
+        assert "resuming on the same engine" in log
+
+
+def explain_killing(explainer, rgb, victim: ServiceProcess | None):
+    """Explain with 576 windows, killing `victim` once 32 are done; the result."""
+    from common.images import raw_image
+    from ic.v1 import explainer_pb2
+
+    stream = explainer.stub().Explain(
+        explainer_pb2.ExplainRequest(image=raw_image(rgb), window=48, stride=8), timeout=300
+    )
+    result = None
+    for event in stream:
+        if victim is not None and event.HasField("progress") and event.progress.done >= 32:
+            victim.kill()
+        if event.HasField("result"):
+            result = event.result
+    assert result is not None and result.maps.windows == 576
+    return result
+
+
 def test_with_the_explainer_down_only_explain_is_unavailable(
     classifier_service, inpainter_service, photo_bytes, stroke_png
 ):

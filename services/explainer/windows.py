@@ -55,8 +55,6 @@ BACKEND_FALLBACKS = Counter(
     "Times an explanation's inpainting moved on to another engine.",
     ["from_engine", "to_engine"],
 )
-# Resuming a broken stream on the same engine is tried this often per explanation.
-SAME_ENGINE_RETRIES = 2
 POLL_S = 0.05
 
 
@@ -74,7 +72,6 @@ class BackendCursor:
         self.wanted = registry.wanted(requested)
         self.plan = registry.plan(requested)
         self._position = 0
-        self._retries = SAME_ENGINE_RETRIES
         self._failures: list[str] = []
         self._lock = threading.Lock()
 
@@ -91,18 +88,21 @@ class BackendCursor:
 
     def failed(self, position: int, exc: grpc.RpcError, delivered: bool) -> None:
         """The stream at plan `position` broke with a fallback code. After it had
-        delivered results, a service that still answers its health check is a
-        replica gone (the next call reaches another one): stay. Otherwise move on."""
+        delivered results, a service that still answers its health check lost a
+        replica or a connection (one aged out under a long stream): stay, the
+        next call reaches a live one. Each such stay follows progress, so it
+        cannot loop. A stream that broke before any result moves on."""
         engine, address = self.plan[position]
-        if delivered and self._retries > 0:
+        if delivered:
             serving, _ = check_health(
                 address.channel, "ic.v1.Inpainter", self.registry.health_timeout_s
             )
-            with self._lock:
-                if serving and self._retries > 0 and self._position == position:
-                    self._retries -= 1
-                    log.info("inpainting stream broke; resuming on the same engine")
-                    return
+            if serving:
+                log.info(
+                    "inpainting stream broke; resuming on the same engine",
+                    extra={"engine": engine, "address": address.target},
+                )
+                return
         with self._lock:
             if self._position != position:
                 return  # another stream moved on already

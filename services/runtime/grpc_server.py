@@ -75,7 +75,7 @@ class ServerConfig:
             metrics_port=env_int("IC_METRICS_PORT", default_metrics_port),
             max_connection_age_s=env_float("IC_MAX_CONNECTION_AGE_S", 30.0),
             grace_s=env_float("IC_SHUTDOWN_GRACE_S", 5.0),
-            connection_age_grace_s=longest_call_s,
+            connection_age_grace_s=env_float("IC_MAX_CONNECTION_AGE_GRACE_S", longest_call_s),
         )
 
 
