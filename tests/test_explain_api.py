@@ -369,3 +369,18 @@ def test_too_many_explanations_at_once_get_a_429(
             assert time.monotonic() < deadline, "the slot was never freed"
             time.sleep(0.2)
         assert reply.status_code == 200 and reply.json()["windows"] == 9
+
+
+def test_the_request_id_reaches_every_service_of_an_explanation(
+    gateway_service, explainer_service, classifier_service, inpainter_service, photo_bytes
+):
+    request_id = f"explain-trace-{time.time_ns()}"
+    reply = gateway_service.post(
+        "/api/v1/explain",
+        files={"image": ("soccer.jpg", photo_bytes("soccer"))},
+        data={"window": "113", "stride": "57"},
+        headers={"X-Request-ID": request_id},
+    )
+    assert reply.status_code == 200 and reply.headers["X-Request-ID"] == request_id
+    for service in (explainer_service, classifier_service, inpainter_service):
+        assert f'"request_id": "{request_id}"' in service.log_path.read_text(errors="replace")
