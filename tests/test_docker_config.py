@@ -240,3 +240,40 @@ def test_the_explainer_is_wired_everywhere_but_the_gateway_never_waits_for_it():
     # The brush does not need the explainer: the gateway starts without it.
     assert "explainer" not in compose["gateway"]["depends_on"]
     assert set(compose["explainer"]["depends_on"]) == {"classifier", "inpainter"}
+
+
+def test_the_explainer_image_needs_nothing_beyond_its_requirements():
+    """ic-explainer installs requirements/explainer.txt alone (no model, no
+    OpenCV, no Flask): everything its code imports is there or in the standard library."""
+    import subprocess
+    import sys
+
+    # grpcio looks for grpc_tools (dev only) and goes on without it: as in the image.
+    probe = (
+        "import importlib.abc, sys\n"
+        "class Absent(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'grpc_tools': raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "import services.explainer.__main__, services.explainer.faithfulness\n"
+        "import common.healthcheck\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    installed = {"grpc", "grpc_health", "grpc_reflection", "google", "numpy", "PIL"}
+    installed |= {"prometheus_client", "typing_extensions", "cython_runtime"}
+    installed |= {"ic", "common", "services"}  # the code the Dockerfile copies
+    foreign = {
+        name
+        for name in run.stdout.split()
+        if name not in sys.stdlib_module_names
+        and not name.startswith("_")
+        and name not in installed
+    }
+    assert foreign == set()
+    requirements = (REPO / "requirements" / "explainer.txt").read_text()
+    for package in ("grpcio", "protobuf", "numpy", "pillow", "prometheus-client"):
+        assert re.search(rf"^{package}==", requirements, re.MULTILINE), package
