@@ -8,8 +8,9 @@ goes on, with a bounded number in flight. So both services work at once, and
 the channels spread the calls round-robin over their replicas. Nothing is
 decoded here: the inpainter's pixels are passed on as they came.
 
-Windows listed in `first` (the coarse pass) lead every stream and close their
-own batch, so they are classified first; `run()` says when they all are.
+Windows listed in `first` (the coarse pass) go first: each stream inpaints its
+share of them in a call of its own, sends them on in one batch, and waits for
+the whole coarse pass to be classified before the rest; `run()` says when it is.
 
 If a stream's backend fails with a fallback code (common/backends.py), the
 stream goes on with the windows it has not received: on the same engine when
@@ -183,6 +184,7 @@ class WindowRun:
         self._in_flight = threading.BoundedSemaphore(settings.classify_in_flight)
         self._done = 0
         self._first_left = len(self.first)
+        self._first_classified = threading.Event()
         self._pending = 0
 
     # -- the streams -----------------------------------------------------------
@@ -205,10 +207,23 @@ class WindowRun:
             self._fail(exc)
 
     def _inpaint(self, windows: list[int]) -> None:
+        """This stream's windows: the coarse ones first, in a call of their own and
+        sent on in one batch; the others once the coarse pass is classified. The
+        pause costs nothing (the classifier keeps both cores busy meanwhile) and
+        the preview no longer shares the machine with the rest of the grid."""
+        first = [i for i in windows if i in self.first]
+        rest = [i for i in windows if i not in self.first]
+        if first:
+            self._flush(self._inpaint_some(first, []))
+            while not self._first_classified.wait(POLL_S):
+                if self.scope.cancelled:
+                    raise Cancelled()
+        self._flush(self._inpaint_some(rest, []))
+
+    def _inpaint_some(self, windows: list[int], batch: list) -> list:
+        """Inpaints `windows` (moving on along the plan when a backend fails),
+        submitting full batches as results arrive; returns the last, partial one."""
         remaining = list(windows)
-        first_left = sum(1 for i in windows if i in self.first)
-        batch: list[tuple[int, classifier_pb2.ImageEdit]] = []
-        batch_bytes = self.base_bytes + MESSAGE_OVERHEAD_BYTES
         while remaining:
             if self.scope.cancelled:
                 raise Cancelled()
@@ -234,20 +249,10 @@ class WindowRun:
                     with self._lock:
                         self.results.inpainter_ms += result.elapsed_ms
                     edit = self._edit(result)
-                    size = len(edit.rgb)
-                    if batch and (
-                        len(batch) >= self.settings.batch_size
-                        or batch_bytes + size > self.settings.batch_bytes
-                    ):
+                    if batch and not self._fits(batch, edit):
                         self._submit(batch)
-                        batch, batch_bytes = [], self.base_bytes + MESSAGE_OVERHEAD_BYTES
+                        batch = []
                     batch.append((index, edit))
-                    batch_bytes += size
-                    if index in self.first:
-                        first_left -= 1
-                        if first_left == 0:  # the coarse pass is not kept waiting
-                            self._submit(batch)
-                            batch, batch_bytes = [], self.base_bytes + MESSAGE_OVERHEAD_BYTES
             except grpc.RpcError as exc:
                 if self.scope.cancelled:
                     raise Cancelled() from None
@@ -255,6 +260,16 @@ class WindowRun:
                     raise ServiceCallFailed(f"inpainting ({engine})", exc) from exc
                 self.cursor.failed(position, exc, delivered=bool(received))
             remaining = [i for i in remaining if i not in received]
+        return batch
+
+    def _fits(self, batch: list[tuple[int, classifier_pb2.ImageEdit]], edit) -> bool:
+        """Whether `edit` may join `batch`: count and bytes (base image included)."""
+        if len(batch) >= self.settings.batch_size:
+            return False
+        used = self.base_bytes + MESSAGE_OVERHEAD_BYTES + sum(len(e.rgb) for _, e in batch)
+        return used + len(edit.rgb) <= self.settings.batch_bytes
+
+    def _flush(self, batch: list) -> None:
         if batch:
             self._submit(batch)
 
@@ -323,6 +338,8 @@ class WindowRun:
             self._first_left -= sum(1 for i in indices if i in self.first)
             done, first_now = self._done, self._first_left
         WINDOWS_CLASSIFIED.inc(len(indices))
+        if first_before > 0 and first_now == 0:
+            self._first_classified.set()
         # One event per batch, so the caller sees the count and the end of the
         # first windows together, in order.
         self._events.put(("batch", (done, first_before > 0 and first_now == 0)))
