@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import grpc
 import numpy as np
@@ -294,6 +294,10 @@ class Explainer:
             coarse = []  # the grid is its own coarse pass: nothing earlier to show
         class_ids = [target.class_id] + [c.class_id for c in competitors]
         p_original = np.array([target.probability] + [c.probability for c in competitors])
+        # Never more edits per call than the model takes.
+        settings = replace(
+            self.settings, batch_size=min(self.settings.batch_size, info.max_edits or 1 << 30)
+        )
         run = WindowRun(
             self.deps.classifier,
             cursor,
@@ -301,7 +305,7 @@ class Explainer:
             [rect_mask(*rect) for rect in work_rects],
             class_ids,
             model,
-            self.settings,
+            settings,
             scope,
             deadline,
             self.metadata,
