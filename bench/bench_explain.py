@@ -211,7 +211,9 @@ def main() -> None:
         class_ids = [body["target"]["class_id"]] + [c["class_id"] for c in body["competitors"]]
 
         stub = classifier_pb2_grpc.ClassifierStub(open_channel(first.address))
+        started = time.perf_counter()
         filled = inpainted_windows(rgb, windows)
+        inpaint_s = time.perf_counter() - started
         brute_force_rpc(stub, filled[:BATCH], class_ids)  # warm-up
         edits_rpc(stub, rgb, filled[:BATCH], windows, class_ids)
         brute_s = statistics.median(brute_force_rpc(stub, filled, class_ids) for _ in range(3))
@@ -227,6 +229,11 @@ def main() -> None:
         print("classifier's share, the same 169 inpainted windows, 16 a batch, in turn:")
         print(f"  (a) brute force, Classify RPC      {brute_s * 1e3:8.0f} ms  (median of 3)")
         print(f"      bare classifier core            {core_s * 1e3:8.0f} ms  (in this process)")
+        bare_s = (inpaint_s + core_s) / 2
+        print(
+            f"      bare computation over 2 cores   {bare_s * 1e3:8.0f} ms  "
+            f"(cv2.inpaint {inpaint_s * 1e3:.0f} + classifier core {core_s * 1e3:.0f}, halved)"
+        )
         print(
             f"  (b) ClassifyEdits RPC              {edits_s * 1e3:8.0f} ms  "
             f"(incremental: {'yes' if incremental else 'no, every edit in full'})"
@@ -254,7 +261,7 @@ def main() -> None:
             f"  (a) / (b)                          {ratio:8.2f}x  "
             f"(target >= {TARGET_INCREMENTAL}x: {verdict(ratio >= TARGET_INCREMENTAL)})"
         )
-        print(f"  end to end / bare core             {one[1] / core_s:8.2f}x")
+        print(f"  end to end / bare over 2 cores     {one[1] / bare_s:8.2f}x")
         print(f"  1 replica / 2 replicas             {one[1] / two[1]:8.2f}x")
         print(f"  end to end under {TARGET_S:.0f} s               {verdict(best < TARGET_S)}")
         print(
