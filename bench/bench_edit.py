@@ -12,7 +12,7 @@ gunicorn) on free loopback ports, then measures, in one run:
   keep-alive connection (http.client: the figures are the server's, not a
   heavyweight client library's; `--client requests` to compare);
 - the bare computation in this process: cv2.inpaint (Telea, radius 3) plus the
-  classifier core (SqueezeNetClassifier.classify, one ONNX Runtime thread, the
+  classifier core (SqueezeNet 1.1's ClassifierModel.classify, one ONNX Runtime thread, the
   same top-5, pinned classes and CAM), alone and from 8 threads;
 and prints p50, p99, throughput and the ratios. Target: /edit p50 at 1 client
 within 2x of the bare computation and under 25 ms.
@@ -39,8 +39,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from services.classifier.core import SqueezeNetClassifier
-from services.classifier.fetch_model import ensure_model
+from bench.served_models import builtin_model, classifier_service
 from tests.gateway_fixtures import GatewayProcess
 from tests.support.processes import ServiceProcess
 
@@ -121,9 +120,7 @@ def main() -> int:
     mask = brush_stroke(*rgb.shape[:2])
     mask_png = png(mask)
 
-    model_path = ensure_model()
-    core = SqueezeNetClassifier(model_path, intra_op_threads=1)
-    core.warm_up()
+    core = builtin_model("squeezenet1.1")
     original = core.classify([rgb], top_k=5).results[0]
     pinned = [score.class_id for score in original.top]
     cam_class = pinned[0]
@@ -138,9 +135,8 @@ def main() -> int:
         "classes": ",".join(map(str, pinned)),
         "cam": str(cam_class),
     }
-    env = {"IC_MODEL_PATH": str(model_path), "IC_ORT_THREADS": "1"}
     with (
-        ServiceProcess("services.classifier", env=env, health_service="ic.v1.Classifier") as cls,
+        classifier_service("bench_edit") as cls,
         ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inp,
         GatewayProcess(
             cls.address,

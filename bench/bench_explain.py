@@ -35,11 +35,10 @@ import numpy as np
 import requests
 from PIL import Image
 
+from bench.served_models import builtin_model, classifier_service
 from common.channels import open_channel
 from common.images import raw_image
 from ic.v1 import classifier_pb2, classifier_pb2_grpc
-from services.classifier.core import SqueezeNetClassifier
-from services.classifier.fetch_model import ensure_model
 from services.explainer import grid as grids
 from services.explainer.clients import Dependencies, DependencySettings
 from services.explainer.explainer import Explainer
@@ -61,14 +60,6 @@ def gallery_dir() -> Path:
         if (directory / "soccer.jpg").is_file():
             return directory
     raise SystemExit(f"no soccer.jpg in {', '.join(map(str, IMAGE_DIRS))}: run `make gallery`")
-
-
-def classifier_process(model: Path) -> ServiceProcess:
-    return ServiceProcess(
-        "services.classifier",
-        env={"IC_MODEL_PATH": str(model), "IC_ORT_THREADS": "1"},
-        health_service="ic.v1.Classifier",
-    )
 
 
 def verdict(met: bool) -> str:
@@ -125,9 +116,8 @@ def edits_rpc(stub, rgb, images, windows, class_ids) -> tuple[float, bool]:
     return time.perf_counter() - started, incremental
 
 
-def bare_core(model: Path, images: list[np.ndarray], class_ids: list[int]) -> float:
-    classifier = SqueezeNetClassifier(model, intra_op_threads=1)
-    classifier.warm_up()
+def bare_core(images: list[np.ndarray], class_ids: list[int]) -> float:
+    classifier = builtin_model()
     started = time.perf_counter()
     for start in range(0, len(images), BATCH):
         classifier.classify(images[start : start + BATCH], top_k=1, pinned_class_ids=class_ids)
@@ -190,11 +180,10 @@ def main() -> None:
     photo = (images_dir / "soccer.jpg").read_bytes()
     rgb = np.asarray(Image.open(io.BytesIO(photo)).convert("RGB"))
     windows = grids.make_grid(rgb.shape[1], rgb.shape[0])
-    model = ensure_model()
 
     with (
-        classifier_process(model) as first,
-        classifier_process(model) as second,
+        classifier_service("bench_explain_1") as first,
+        classifier_service("bench_explain_2") as second,
         ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inpainter,
         ExplainerProcess(first.address, [inpainter.address]) as explainer_one,
         ExplainerProcess(
@@ -220,7 +209,7 @@ def main() -> None:
         edit_runs = [edits_rpc(stub, rgb, filled, windows, class_ids) for _ in range(3)]
         edits_s = statistics.median(seconds for seconds, _ in edit_runs)
         incremental = all(flag for _, flag in edit_runs)
-        core_s = bare_core(model, filled, class_ids)
+        core_s = bare_core(filled, class_ids)
 
         print(
             f"explain, default grid: {windows.count} windows of {windows.window} px, "

@@ -5,27 +5,20 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from flask import Blueprint, current_app, send_from_directory
+from flask import Blueprint, current_app, request, send_from_directory
 
 from common.config import replica_name
-from common.errors import InvalidInput
-from common.images import decode_image, encode_png, raw_image, raw_mask
+from common.images import encode_png, raw_image
 from gateway import __version__
-from gateway.clients import call_metadata, clients, require_model_info
-from gateway.errors import ApiError, not_found
-from gateway.forms import (
-    ClassifyParams,
-    parse_backend,
-    parse_classify_params,
-    read_image,
-    read_mask,
-    require_multipart,
-)
+from gateway.classification import answer_fields, classify_models, read_models, read_params
+from gateway.clients import clients, require_model_info
+from gateway.errors import bad_request, not_found
+from gateway.forms import parse_backend, read_answer, read_image, read_mask, require_multipart
 from gateway.gallery import list_gallery
+from gateway.inpainting import Inpainted, inpaint
 from gateway.jsonbody import Base64, json_response
-from gateway.observability import BACKEND_FALLBACKS
 from gateway.png import encode_png_fast, png_level
-from ic.v1 import classifier_pb2, inpainter_pb2
+from ic.v1 import classifier_pb2
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -53,6 +46,53 @@ def timed(function, *args):
 # -- discovery ---------------------------------------------------------------
 
 
+def input_json(spec: classifier_pb2.ModelInput) -> dict:
+    """A card's `input`, as the card says it."""
+    fields: dict = (
+        {"short_side": spec.short_side} if spec.short_side else {"size": [spec.height, spec.width]}
+    )
+    fields["crop"] = [spec.crop_height, spec.crop_width] if spec.crop_height else None
+    fields.update(
+        layout=spec.layout,
+        color=spec.color,
+        scale=spec.scale,
+        mean=list(spec.mean),
+        std=list(spec.std),
+    )
+    return fields
+
+
+def model_json(model: classifier_pb2.ModelInfo) -> dict:
+    """One entry of /api/v1/models, from the classifier's ListModels."""
+    fields = {
+        "name": model.name,
+        "title": model.title,
+        "default": model.default,
+        "available": model.available,
+        "num_classes": model.num_classes,
+        "cam": model.cam,
+        "cam_reason": model.cam_reason,
+        "input": input_json(model.input) if model.HasField("input") else None,
+        "input_size": [model.train_height, model.train_width],
+        "outputs": model.outputs,
+        "licence": model.licence,
+        "incremental": model.incremental,
+        "incremental_reason": model.incremental_reason,
+    }
+    if not model.available:
+        fields["unavailable_reason"] = model.unavailable_reason
+    return fields
+
+
+@api.get("/models")
+def models():
+    listing = clients().classifier.models()
+    return {
+        "models": [model_json(model) for model in listing.models],
+        "default": listing.default_model,
+    }
+
+
 @api.get("/info")
 def info():
     config = current_app.config["IC"]
@@ -64,11 +104,13 @@ def info():
         "version": __version__,
         "model": {
             "name": model.name,
+            "title": model.title,
             "input_size": [model.train_height, model.train_width],
             "input_short_side": model.input_short_side,
             "num_classes": model.num_classes,
             "cam": model.cam,
         },
+        "models": [model_json(entry) for entry in clients().classifier.models().models],
         "backends": [
             {
                 "name": engine.name,
@@ -89,6 +131,7 @@ def info():
             "max_side": config.max_side,
             "max_top_k": model.num_classes,
             "max_cams": config.max_cams,
+            "cam_max_side": config.cam_max_side,
         },
         "served_by": {"gateway": replica_name(), "classifier": model.served_by},
     }
@@ -108,7 +151,12 @@ def explain_availability(explainer) -> dict:
 
 @api.get("/labels")
 def labels():
-    return {"labels": list(require_model_info().labels)}
+    """The labels of the default model, or of `?model=NAME`."""
+    name = request.args.get("model", "").strip() or None
+    if name is not None and len(name) > 64:
+        raise bad_request("model: a model name has at most 64 characters")
+    model = require_model_info(name)
+    return {"model": model.name, "labels": list(model.labels)}
 
 
 @api.get("/gallery")
@@ -154,94 +202,53 @@ def example_stroke_mask(width: int, height: int):
 # -- classify, inpaint, edit -------------------------------------------------
 
 
-def classification_fields(reply: classifier_pb2.ClassifyResponse) -> dict:
-    """The classify fields of API.md from a one-image ClassifyResponse."""
-    result = reply.results[0]
-
-    def score(item) -> dict:
-        return {
-            "class_id": item.class_id,
-            "label": item.label,
-            "probability": item.probability,
-            "rank": item.rank,
-        }
-
-    cams = []
-    for cam in result.cams:
-        gray = np.frombuffer(cam.data, dtype=np.uint8).reshape(cam.height, cam.width)
-        cams.append(
-            {
-                "class_id": cam.class_id,
-                "width": cam.width,
-                "height": cam.height,
-                "png": b64_png(gray),
-                "raw_min": cam.raw_min,
-                "raw_max": cam.raw_max,
-            }
+def classifier_timing(done, prefix: str = "classifier") -> dict:
+    """The classifier's own timing of each model's call."""
+    timing = {f"{prefix}_{k}": round(v, 2) for k, v in done.reply.timing_ms.items()}
+    if done.compare is not None:
+        timing["classify_compare"] = round(done.compare_ms, 2)
+        timing.update(
+            {f"{prefix}_compare_{k}": round(v, 2) for k, v in done.compare.timing_ms.items()}
         )
-    return {
-        "model": reply.model,
-        "predictions": [score(item) for item in result.top],
-        "pinned": [score(item) for item in result.pinned],
-        "cams": cams,
-    }
+    return timing
 
 
-def classify_request(image, params: ClassifyParams) -> classifier_pb2.ClassifyRequest:
-    return classifier_pb2.ClassifyRequest(
-        images=[image],
-        top_k=params.top_k,
-        pinned_class_ids=params.pinned,
-        cam_class_ids=params.cam_ids,
-        cam_top_k=params.cam_top_k,
-    )
-
-
-def inpaint(rgb: np.ndarray, mask: np.ndarray, backend: str | None):
-    """Inpaint on the requested backend or a fallback -> (InpaintOutcome, timing)."""
-    config = current_app.config["IC"]
-    request = inpainter_pb2.InpaintRequest(image=raw_image(rgb), mask=raw_mask(mask))
-    metadata = call_metadata()
-
-    def attempt(stub, engine: str):
-        request.engine = engine
-        return stub.Inpaint(request, timeout=config.inpaint_timeout_s, metadata=metadata)
-
-    outcome = clients().backends.call(backend, attempt)
-    if outcome.fallback:
-        BACKEND_FALLBACKS.labels(backend or "default", outcome.engine).inc()
-    return outcome
-
-
-def inpainted_rgb(message) -> np.ndarray:
-    """The service's answer as an array (raw by contract; encoded accepted)."""
-    try:
-        return decode_image(message, current_app.config["IC"].image_limits, what="inpainted image")
-    except InvalidInput as exc:
-        raise ApiError(502, "bad_gateway", f"the inpainting service answered: {exc}") from exc
+def classifier_replicas(done) -> dict:
+    replicas = {"classifier": done.reply.served_by}
+    if done.compare is not None:
+        replicas["classifier_compare"] = done.compare.served_by
+    return replicas
 
 
 @api.post("/classify")
 def classify():
     started = time.perf_counter()
     require_multipart()
-    num_classes = require_model_info().num_classes
+    choice = read_models()
     rgb = read_image()
-    params = parse_classify_params(num_classes)
+    params = read_params(choice)
     decoded = time.perf_counter()
-    classifier = clients().classifier
-    reply = classifier.classify(classify_request(raw_image(rgb), params))
+    done = classify_models(raw_image(rgb), params, choice)
     classified = time.perf_counter()
-    body = classification_fields(reply)
+    body = answer_fields(done, choice, b64_png)
     body["timing_ms"] = {
         "decode": round((decoded - started) * 1e3, 2),
         "classify": round((classified - decoded) * 1e3, 2),
         "encode": elapsed_ms(classified),
         "total": elapsed_ms(started),
-        **{f"classifier_{k}": round(v, 2) for k, v in reply.timing_ms.items()},
+        **classifier_timing(done),
     }
-    body["served_by"] = {"gateway": replica_name(), "classifier": reply.served_by}
+    body["served_by"] = {"gateway": replica_name(), **classifier_replicas(done)}
     return json_response(body)
+
+
+def picture_fields(rgb: np.ndarray, done: Inpainted, answer: str, encode=None) -> dict:
+    """`image` (the whole picture) or, with answer=region, `region` (the filled box)."""
+    encode = encode or b64_png
+    if answer == "region":
+        box = done.box
+        return {"region": None if box is None else {**box.json(), "png": encode(done.pixels)}}
+    return {"image": encode(done.apply_to(rgb))}
 
 
 @api.post("/inpaint")
@@ -251,81 +258,83 @@ def inpaint_endpoint():
     rgb = read_image()
     mask = read_mask(rgb.shape[1], rgb.shape[0])
     backend = parse_backend()
+    answer = read_answer()
     decoded = time.perf_counter()
-    outcome = inpaint(rgb, mask, backend)
+    done = inpaint(rgb, mask, backend)
     inpainted = time.perf_counter()
-    png = b64_png(inpainted_rgb(outcome.response.image))
     return json_response(
         {
-            "image": png,
-            "backend": outcome.engine,
-            "fallback": outcome.fallback,
+            **picture_fields(rgb, done, answer),
+            "backend": done.engine,
+            "fallback": done.fallback,
             "width": rgb.shape[1],
             "height": rgb.shape[0],
             "removed_pixels": int(np.count_nonzero(mask)),
             "timing_ms": {
                 "decode": round((decoded - started) * 1e3, 2),
                 "inpaint": round((inpainted - decoded) * 1e3, 2),
-                "inpainter_engine": round(outcome.response.elapsed_ms, 2),
+                "inpainter_engine": round(done.elapsed_ms, 2),
                 "encode": elapsed_ms(inpainted),
                 "total": elapsed_ms(started),
             },
-            "served_by": {"gateway": replica_name(), "inpainter": outcome.response.served_by},
+            "served_by": {"gateway": replica_name(), "inpainter": done.served_by},
         }
     )
 
 
 @api.post("/edit")
 def edit():
-    """The hot path of a brush stroke: decode once, inpaint with raw pixels,
-    then one Classify call (top-k, pinned and CAMs) while the PNG is encoded."""
+    """The hot path of a brush stroke: decode once, inpaint the part round the
+    hole, then one Classify call per model (top-k, pinned and CAMs; a
+    comparison's two at once) while the picture is encoded."""
     started = time.perf_counter()
     require_multipart()
-    num_classes = require_model_info().num_classes
+    choice = read_models()
     rgb = read_image()
     mask = read_mask(rgb.shape[1], rgb.shape[0])
-    params = parse_classify_params(num_classes)
+    params = read_params(choice)
     backend = parse_backend()
+    answer = read_answer()
     decoded = time.perf_counter()
 
-    outcome = inpaint(rgb, mask, backend)
+    done = inpaint(rgb, mask, backend)
+    rgb = done.apply_to(rgb)
     inpainted = time.perf_counter()
-    result_image = outcome.response.image
     # The picture for the browser is encoded on a side thread while this one
     # waits on the classifier.
-    result_rgb = inpainted_rgb(result_image)
     current = clients()
-    png_future = current.side_work.submit(
-        timed, b64_png, result_rgb, current_app.config["IC"].png_compression
+    setting = current_app.config["IC"].png_compression
+    picture = current.side_work.submit(
+        timed, picture_fields, rgb, done, answer, lambda array: b64_png(array, setting)
     )
     try:
-        reply = current.classifier.classify(classify_request(result_image, params))
+        classified_models = classify_models(raw_image(rgb), params, choice)
     finally:
-        png, encode_image_ms = png_future.result()
+        fields, encode_image_ms = picture.result()
     classified = time.perf_counter()
 
     body = {
-        "image": png,
-        "backend": outcome.engine,
-        "fallback": outcome.fallback,
+        **fields,
+        "backend": done.engine,
+        "fallback": done.fallback,
         "width": rgb.shape[1],
         "height": rgb.shape[0],
         "removed_pixels": int(np.count_nonzero(mask)),
-        **classification_fields(reply),
+        **answer_fields(classified_models, choice, b64_png),
     }
     body["timing_ms"] = {
         "decode": round((decoded - started) * 1e3, 2),
         "inpaint": round((inpainted - decoded) * 1e3, 2),
-        "inpainter_engine": round(outcome.response.elapsed_ms, 2),
+        "inpainter_engine": round(done.elapsed_ms, 2),
         "encode_image": round(encode_image_ms, 2),
         "classify": round((classified - inpainted) * 1e3, 2),
         "encode_cams": elapsed_ms(classified),
         "total": elapsed_ms(started),
-        **{f"classifier_{k}": round(v, 2) for k, v in reply.timing_ms.items()},
+        **classifier_timing(classified_models),
     }
     body["served_by"] = {
         "gateway": replica_name(),
-        "inpainter": outcome.response.served_by,
-        "classifier": reply.served_by,
+        "inpainter": done.served_by,
+        **classifier_replicas(classified_models),
     }
     return json_response(body)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -22,7 +23,7 @@ from common.backends import BackendRegistry
 from common.channels import check_health, open_channel
 from common.logs import request_id_var
 from gateway.config import GatewayConfig
-from gateway.errors import ApiError, from_rpc_error
+from gateway.errors import ApiError, from_rpc_error, not_found, unavailable
 from ic.v1 import (
     classifier_pb2,
     classifier_pb2_grpc,
@@ -38,34 +39,73 @@ def call_metadata() -> tuple[tuple[str, str], ...]:
     return (("x-request-id", request_id_var.get()),)
 
 
+# An unknown model name makes the client re-read the model list, at most this often.
+MODEL_LIST_REFRESH_S = 5.0
+
+
 class ClassifierClient:
+    """The classifier's stub, and what it said about its models: the list (ListModels)
+    and each model's info with labels (GetModelInfo), asked once and remembered.
+    A name missing from the list makes it ask again (a restarted classifier may
+    serve other cards), at most every MODEL_LIST_REFRESH_S."""
+
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.target = config.classifier_address
         self.channel = open_channel(self.target)
         self.stub = classifier_pb2_grpc.ClassifierStub(self.channel)
-        self._model_info: classifier_pb2.ModelInfo | None = None
+        self._models: classifier_pb2.ModelList | None = None
+        self._models_at = 0.0
+        self._infos: dict[str, classifier_pb2.ModelInfo] = {}
+        self._lock = threading.Lock()
 
-    def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.ClassifyResponse:
+    def _call(self, method, request, timeout: float):
         try:
-            return self.stub.Classify(
-                request, timeout=self.config.classify_timeout_s, metadata=call_metadata()
-            )
+            return method(request, timeout=timeout, metadata=call_metadata())
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, "classifier") from exc
 
+    def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.ClassifyResponse:
+        return self._call(self.stub.Classify, request, self.config.classify_timeout_s)
+
+    def models(self, refresh: bool = False) -> classifier_pb2.ModelList:
+        """Every model the classifier serves or lists as unavailable (without labels)."""
+        stale = time.monotonic() - self._models_at > MODEL_LIST_REFRESH_S
+        if self._models is None or (refresh and stale):
+            models = self._call(
+                self.stub.ListModels, classifier_pb2.ListModelsRequest(), self.config.info_timeout_s
+            )
+            with self._lock:
+                if self._models is not None and _names(models) != _names(self._models):
+                    self._infos.clear()
+                self._models, self._models_at = models, time.monotonic()
+        return self._models
+
+    def resolve(self, name: str | None) -> classifier_pb2.ModelInfo:
+        """The info (with labels) of model `name` (None: the default); 404 when the
+        classifier has no such model, 503 when it lists it as unavailable."""
+        listing = self.models()
+        wanted = name or listing.default_model
+        entry = _find(listing, wanted)
+        if entry is None and name:
+            entry = _find(self.models(refresh=True), wanted)
+        if entry is None:
+            raise not_found(f"unknown model {wanted[:64]!r}; {describe_models(self.models())}")
+        if not entry.available:
+            raise unavailable(f"model {entry.name!r} is unavailable: {entry.unavailable_reason}")
+        info = self._infos.get(entry.name)
+        if info is None:
+            info = self._call(
+                self.stub.GetModelInfo,
+                classifier_pb2.GetModelInfoRequest(model=entry.name),
+                self.config.info_timeout_s,
+            )
+            self._infos[entry.name] = info
+        return info
+
     def model_info(self) -> classifier_pb2.ModelInfo:
-        """The model's name, labels and geometry; asked once, then remembered."""
-        if self._model_info is None:
-            try:
-                self._model_info = self.stub.GetModelInfo(
-                    classifier_pb2.GetModelInfoRequest(),
-                    timeout=self.config.info_timeout_s,
-                    metadata=call_metadata(),
-                )
-            except grpc.RpcError as exc:
-                raise from_rpc_error(exc, "classifier") from exc
-        return self._model_info
+        """The default model's info, with labels."""
+        return self.resolve(None)
 
     def num_classes(self) -> int:
         return self.model_info().num_classes
@@ -100,6 +140,21 @@ class ExplainerClient:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def _names(listing: classifier_pb2.ModelList) -> list[tuple[str, bool]]:
+    return [(m.name, m.available) for m in listing.models]
+
+
+def _find(listing: classifier_pb2.ModelList, name: str) -> classifier_pb2.ModelInfo | None:
+    return next((m for m in listing.models if m.name == name), None)
+
+
+def describe_models(listing: classifier_pb2.ModelList) -> str:
+    served = [m.name for m in listing.models if m.available]
+    down = [m.name for m in listing.models if not m.available]
+    text = f"the models are: {', '.join(served) or 'none'}"
+    return text + (f" (unavailable: {', '.join(down)})" if down else "")
 
 
 class SegmenterClient:
@@ -156,6 +211,11 @@ class Clients:
             thread_name_prefix="side-work",
             initializer=lower_this_threads_priority,
         )
+        # Calls made beside the request thread's own, at normal priority: the
+        # second model's Classify of a comparison.
+        self.parallel_calls = ThreadPoolExecutor(
+            max_workers=max(1, config.threads), thread_name_prefix="parallel-call"
+        )
         self.classifier = ClassifierClient(config)
         self.segmenter = SegmenterClient(config)
         self.backends = BackendRegistry(
@@ -169,6 +229,7 @@ class Clients:
 
     def close(self) -> None:
         self.side_work.shutdown(wait=False, cancel_futures=True)
+        self.parallel_calls.shutdown(wait=False, cancel_futures=True)
         self.classifier.close()
         self.segmenter.close()
         self.backends.close()
@@ -206,8 +267,9 @@ def clients(app: Flask | None = None) -> Clients:
     return holder.get()
 
 
-def require_model_info() -> classifier_pb2.ModelInfo:
-    info = clients().classifier.model_info()
+def require_model_info(name: str | None = None) -> classifier_pb2.ModelInfo:
+    """Model `name`'s info (None: the default): 404 unknown, 503 unavailable or no labels."""
+    info = clients().classifier.resolve(name)
     if not info.labels:
         raise ApiError(503, "unavailable", "the classifier reported no labels")
     return info

@@ -48,6 +48,9 @@ class GatewayConfig:
     png_compression: str = "auto"
     # At most this many CAMs per request: each is a full-size image.
     max_cams: int = 16
+    # CAM PNGs travel at most this many pixels on their longer side (the maps'
+    # own resolution is a few dozen cells); `cam_size=full` asks for the image's size.
+    cam_max_side: int = 512
     # Pixels of decoded request images in flight per gateway process: four
     # photos at the size limit. Beyond that requests wait (up to
     # pixel_wait_s, then 429) instead of multiplying the process's memory.
@@ -100,6 +103,7 @@ class GatewayConfig:
                 env_str("IC_PNG_COMPRESSION", default.png_compression)
             ),
             max_cams=env_int("IC_MAX_CAMS", default.max_cams),
+            cam_max_side=env_int("IC_CAM_MAX_SIDE", default.cam_max_side),
             max_pixels_in_flight=env_int("IC_MAX_PIXELS_IN_FLIGHT", default.max_pixels_in_flight),
             pixel_wait_s=env_float("IC_PIXEL_WAIT_S", default.pixel_wait_s),
             classify_timeout_s=env_float("IC_CLASSIFY_TIMEOUT_S", default.classify_timeout_s),

@@ -38,6 +38,8 @@ class Part:
     # minimum itself is refused (fix_fraction > 0).
     exclusive_minimum: bool = False
     required: bool = False
+    # The only values a string part accepts (the OpenAPI enum).
+    choices: tuple[str, ...] = ()
 
     def schema(self) -> dict:
         """This part's property in the OpenAPI document."""
@@ -54,6 +56,8 @@ class Part:
             schema["maximum"] = self.maximum
         if self.default is not None:
             schema["default"] = self.default
+        if self.choices:
+            schema["enum"] = list(self.choices)
         return schema
 
     def text(self) -> str | None:
@@ -82,6 +86,8 @@ class Part:
             return self._in_range(parse_number(self.name, raw), low, high)
         if self.kind == "boolean":
             return parse_bool(self.name, raw)
+        if self.choices and raw not in self.choices:
+            raise bad_request(f"{self.name}={raw[:64]!r}: use {' or '.join(self.choices)}")
         return raw
 
     def _in_range(self, value, low, high):
@@ -186,6 +192,21 @@ MODEL = Part(
     "A model name from /api/v1/models; default the default model. Class ids, top_k and "
     "labels are that model's.",
 )
+COMPARE = Part(
+    "compare",
+    "string",
+    "A second model from /api/v1/models: the same image is classified by it too, in "
+    "parallel, with the same top_k (at most its class count), classes and cam; its answer "
+    "comes under `compare`. A compare model without CAMs answers with no CAMs and says why.",
+)
+CAM_SIZE = Part(
+    "cam_size",
+    "string",
+    "`capped` (default): CAM PNGs at most IC_CAM_MAX_SIDE (512) px on their longer side, "
+    "to be scaled up to the image's width x height; `full`: at the image's own size.",
+    "capped",
+    choices=("capped", "full"),
+)
 TARGET = Part("target", "integer", "Class id to explain; default the top-1.", minimum=0)
 WINDOW = Part(
     "window",
@@ -229,11 +250,21 @@ GROW = Part(
 )
 ITERATIONS = Part("iterations", "integer", "GrabCut rounds.", 4, 1, 10)
 
-CLASSIFY_PARTS = (IMAGE, TOP_K, CLASSES, CAM)
-INPAINT_PARTS = (IMAGE, MASK, BACKEND)
-EDIT_PARTS = (IMAGE, MASK, BACKEND, TOP_K, CLASSES, CAM)
+CLASSIFY_PARTS = (IMAGE, TOP_K, CLASSES, CAM, MODEL, COMPARE, CAM_SIZE)
+ANSWER = Part(
+    "answer",
+    "string",
+    "`image` (default): the whole picture in `image`; `region`: only the removed pixels' "
+    "bounding box, filled, in `region` ({x, y, width, height, png}; null when nothing was "
+    "removed), for a client that keeps its own copy of the picture.",
+    "image",
+)
+
+INPAINT_PARTS = (IMAGE, MASK, BACKEND, ANSWER)
+EDIT_PARTS = (IMAGE, MASK, BACKEND, ANSWER, TOP_K, CLASSES, CAM, MODEL, COMPARE, CAM_SIZE)
 EXPLAIN_PARTS = (
     IMAGE,
+    MODEL,
     TARGET,
     BACKEND,
     WINDOW,

@@ -17,7 +17,17 @@ from flask import current_app, g, request
 from common.budget import PixelBudget
 from common.images import decode_encoded_rgb, mask_from_encoded
 from gateway.errors import ApiError, bad_request
-from gateway.fields import BACKEND, CAM, CLASSES, IMAGE, MASK, TOP_K, parse_class_ids
+from gateway.fields import (
+    ANSWER,
+    BACKEND,
+    CAM,
+    CAM_SIZE,
+    CLASSES,
+    IMAGE,
+    MASK,
+    TOP_K,
+    parse_class_ids,
+)
 from gateway.observability import PIXELS_IN_FLIGHT
 
 
@@ -27,6 +37,12 @@ class ClassifyParams:
     pinned: list[int]
     cam_ids: list[int]
     cam_top_k: bool
+    # The longest side of the CAM images the classifier sends (0: the image's size).
+    cam_max_side: int = 0
+
+    @property
+    def wants_cams(self) -> bool:
+        return bool(self.cam_ids) or self.cam_top_k
 
 
 def require_multipart() -> None:
@@ -97,7 +113,8 @@ def read_mask(width: int, height: int, name: str = MASK.name) -> np.ndarray:
 
 
 def parse_classify_params(num_classes: int) -> ClassifyParams:
-    """top_k, classes and cam of API.md's classify (and edit), for a model of num_classes."""
+    """top_k, classes, cam and cam_size of API.md's classify (and edit), for a model
+    of num_classes."""
     top_k = TOP_K.read(maximum=min(TOP_K.maximum, num_classes))
     raw_classes = CLASSES.text()
     pinned = [] if raw_classes is None else parse_class_ids(CLASSES.name, raw_classes, num_classes)
@@ -110,14 +127,29 @@ def parse_classify_params(num_classes: int) -> ClassifyParams:
         cam_top_k = True
     else:
         cam_ids = list(dict.fromkeys(parse_class_ids(CAM.name, raw_cam, num_classes)))
-    max_cams = current_app.config["IC"].max_cams
+    config = current_app.config["IC"]
     cam_count = len(set(cam_ids)) + (top_k if cam_top_k else 0)
-    if cam_count > max_cams:
+    if cam_count > config.max_cams:
         raise bad_request(
-            f"cam asks for {cam_count} activation maps; at most {max_cams} per request "
+            f"cam asks for {cam_count} activation maps; at most {config.max_cams} per request "
             "(use a smaller top_k with cam=top, or list the class ids you need)"
         )
-    return ClassifyParams(top_k=top_k, pinned=pinned, cam_ids=cam_ids, cam_top_k=cam_top_k)
+    cam_max_side = 0 if CAM_SIZE.read() == "full" else config.cam_max_side
+    return ClassifyParams(
+        top_k=top_k,
+        pinned=pinned,
+        cam_ids=cam_ids,
+        cam_top_k=cam_top_k,
+        cam_max_side=cam_max_side,
+    )
+
+
+def read_answer() -> str:
+    """`answer`: `image` (the whole picture) or `region` (only the filled box)."""
+    answer = ANSWER.read()
+    if answer not in ("image", "region"):
+        raise bad_request(f"answer={answer!r}: use image (the whole picture) or region")
+    return answer
 
 
 def parse_backend() -> str | None:

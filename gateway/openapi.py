@@ -28,6 +28,7 @@ from gateway.fields import (
     Part,
     multipart_schema,
 )
+from gateway.openapi_schemas import SCHEMAS, ref
 
 EXTENSION_KEY = "ic_openapi"
 EXAMPLE_PHOTO = "@/api/v1/gallery/soccer.jpg"
@@ -70,17 +71,13 @@ def openapi_document(app: Flask | None = None) -> OpenApiDocument:
     return target.extensions.setdefault(EXTENSION_KEY, OpenApiDocument())
 
 
-def ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def json_answer(schema: str, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
 
 
 ERROR_STATUSES = {
     "400": "Malformed or invalid input (bad image, mask size, class id, top_k).",
-    "404": "Unknown backend or route.",
+    "404": "Unknown backend, model or route (the message names those that exist).",
     "413": "Too large: request bytes, image pixels or side.",
     "415": "Unsupported image type (accepted: PNG, JPEG, WebP) or request type.",
     "429": "Rate limited, or a service is at its concurrency limit.",
@@ -101,178 +98,6 @@ def multipart(parts: tuple[Part, ...], examples: dict) -> dict:
             "multipart/form-data": {"schema": multipart_schema(parts), "examples": examples}
         },
     }
-
-
-CLASS = {
-    "type": "object",
-    "required": ["class_id", "label", "probability"],
-    "properties": {
-        "class_id": {"type": "integer"},
-        "label": {"type": "string"},
-        "probability": {"type": "number"},
-        "rank": {"type": "integer", "description": "1 for the most probable class."},
-    },
-}
-CAM = {
-    "type": "object",
-    "required": ["class_id", "width", "height", "png"],
-    "properties": {
-        "class_id": {"type": "integer"},
-        "width": {"type": "integer"},
-        "height": {"type": "integer"},
-        "png": {"type": "string", "description": "base64 8-bit grayscale PNG; 255 = most active"},
-        "raw_min": {"type": "number"},
-        "raw_max": {"type": "number"},
-    },
-}
-CLASSIFY_FIELDS = {
-    "model": {"type": "string"},
-    "predictions": {"type": "array", "items": ref("ClassProbability")},
-    "pinned": {"type": "array", "items": ref("ClassProbability")},
-    "cams": {"type": "array", "items": ref("ClassActivationMap")},
-    "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
-    "served_by": {"type": "object", "additionalProperties": {"type": "string"}},
-}
-INPAINT_FIELDS = {
-    "image": {"type": "string", "description": "base64 PNG of the inpainted image"},
-    "backend": {"type": "string", "description": "The backend that did the work."},
-    "fallback": {"type": "boolean", "description": "True when the requested one was down."},
-    "width": {"type": "integer"},
-    "height": {"type": "integer"},
-    "removed_pixels": {
-        "type": "integer",
-        "description": "How many pixels the mask removed. 0 is valid: removing nothing is a "
-        "no-op answered 200 with the image unchanged (one rule for inpaint, edit and "
-        "explain's fix-it).",
-    },
-    "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
-    "served_by": {"type": "object", "additionalProperties": {"type": "string"}},
-}
-SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }
-        },
-    },
-    "ClassProbability": CLASS,
-    "ClassActivationMap": CAM,
-    "ClassifyResult": {
-        "type": "object",
-        "required": ["model", "predictions", "pinned", "cams"],
-        "properties": CLASSIFY_FIELDS,
-    },
-    "InpaintResult": {
-        "type": "object",
-        "required": ["image", "backend", "fallback"],
-        "properties": INPAINT_FIELDS,
-    },
-    "EditResult": {
-        "type": "object",
-        "required": ["image", "backend", "fallback", "model", "predictions", "pinned", "cams"],
-        "properties": {**INPAINT_FIELDS, **CLASSIFY_FIELDS},
-    },
-    "Info": {
-        "type": "object",
-        "required": ["version", "model", "backends", "limits"],
-        "properties": {
-            "version": {"type": "string"},
-            "model": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "input_size": {"type": "array", "items": {"type": "integer"}},
-                    "num_classes": {"type": "integer"},
-                    "cam": {"type": "boolean"},
-                },
-            },
-            "backends": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "available", "default", "description"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "available": {"type": "boolean"},
-                        "default": {"type": "boolean"},
-                        "description": {"type": "string"},
-                    },
-                },
-            },
-            "explain": {
-                "type": "object",
-                "description": "Whether POST /api/v1/explain can work now (the explainer "
-                "service's health), and why not.",
-                "properties": {
-                    "available": {"type": "boolean"},
-                    "reason": {"type": "string"},
-                },
-            },
-            "limits": {
-                "type": "object",
-                "properties": {
-                    "max_upload_bytes": {"type": "integer"},
-                    "max_pixels": {"type": "integer"},
-                    "max_side": {"type": "integer"},
-                },
-            },
-        },
-    },
-    "Labels": {
-        "type": "object",
-        "properties": {"labels": {"type": "array", "items": {"type": "string"}}},
-    },
-    "Gallery": {
-        "type": "object",
-        "properties": {
-            "images": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "title", "url"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "title": {"type": "string"},
-                        "url": {"type": "string"},
-                    },
-                },
-            }
-        },
-    },
-    "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
-    "SegmentResult": {
-        "type": "object",
-        "required": ["mask", "box", "pixels", "fraction", "width", "height"],
-        "properties": {
-            "mask": {
-                "type": "string",
-                "description": "base64 8-bit PNG of the image's size, 255 = the proposed object",
-            },
-            "box": {
-                "type": "object",
-                "nullable": True,
-                "description": "The region's bounding box; null when nothing was found.",
-                "properties": {
-                    "x": {"type": "integer"},
-                    "y": {"type": "integer"},
-                    "width": {"type": "integer"},
-                    "height": {"type": "integer"},
-                },
-            },
-            "pixels": {"type": "integer"},
-            "fraction": {"type": "number", "description": "Share of the image's pixels."},
-            "width": {"type": "integer"},
-            "height": {"type": "integer"},
-            "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
-            "served_by": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-    },
-}
 
 
 def get_operation(summary: str, schema: str, extra: dict | None = None, **fields) -> dict:
@@ -299,8 +124,24 @@ def core_paths() -> dict[str, dict]:
             {"503": json_answer("Error", "A dependency is down (named in the message).")},
         ),
         "/api/v1/info": get_operation("Model, backends and limits.", "Info", error_answers("503")),
+        "/api/v1/models": get_operation(
+            "Every model the classifier serves or lists as unavailable, from its model card.",
+            "Models",
+            error_answers("503"),
+        ),
         "/api/v1/labels": get_operation(
-            "The 1000 class labels in class-id order.", "Labels", error_answers("503")
+            "The class labels in class-id order, of the default model or of `model`.",
+            "Labels",
+            error_answers("404", "503"),
+            parameters=[
+                {
+                    "name": "model",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "example": "efficientnet-lite0",
+                }
+            ],
         ),
         "/api/v1/gallery": get_operation("The example photos.", "Gallery"),
         "/api/v1/gallery/{filename}": {
@@ -338,11 +179,19 @@ def core_paths() -> dict[str, dict]:
                                 "cam": "top",
                             }
                         },
+                        "compare-two-models": {
+                            "value": {
+                                "image": EXAMPLE_PHOTO,
+                                "model": "squeezenet1.1",
+                                "compare": "efficientnet-lite0",
+                                "cam": "805",
+                            }
+                        },
                     },
                 ),
                 "responses": {
                     "200": json_answer("ClassifyResult", "The classification."),
-                    **error_answers("400", "413", "415", "429", "503", "504"),
+                    **error_answers("400", "404", "413", "415", "429", "503", "504"),
                 },
             }
         },
@@ -385,7 +234,17 @@ def core_paths() -> dict[str, dict]:
                                 "classes": "805",
                                 "cam": "805",
                             }
-                        }
+                        },
+                        "stroke-compared": {
+                            "value": {
+                                "image": EXAMPLE_PHOTO,
+                                "mask": EXAMPLE_MASK,
+                                "backend": "telea",
+                                "classes": "805",
+                                "cam": "805",
+                                "compare": "efficientnet-lite0",
+                            }
+                        },
                     },
                 ),
                 "responses": {

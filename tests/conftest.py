@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import REPO, ServiceProcess
+from tests.support.served_models import models_dir_for_tests
 
 # The gateway's fixtures (gateway_service, stroke_png) and the explainer's live in
 # their own modules.
@@ -67,9 +68,15 @@ def photo_rgb(images_dir):
 
 
 def classifier_process(model_path: Path, **env: str) -> ServiceProcess:
+    """The classifier serving the built-in cards, SqueezeNet's ONNX file being `model_path`."""
     return ServiceProcess(
         "services.classifier",
-        env={"IC_MODEL_PATH": str(model_path), "IC_ORT_THREADS": "1", **env},
+        env={
+            "IC_MODELS_DIR": str(models_dir_for_tests(model_path)),
+            "IC_EXTRA_MODELS": "",
+            "IC_ORT_THREADS": "1",
+            **env,
+        },
         health_service="ic.v1.Classifier",
     )
 

@@ -1,4 +1,4 @@
-"""The classifier's pure core: preprocessing, known answers, CAMs."""
+"""The classifier's pure core, on SqueezeNet 1.1's card: preprocessing, known answers, CAMs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import pytest
 
 from common.errors import InvalidInput, TooLarge
 from common.images import ImageLimits
-from services.classifier import preprocess
-from services.classifier.core import SqueezeNetClassifier, cam_image, softmax
+from services.classifier.cam import cam_image
+from services.classifier.core import ClassifierModel, ModelSettings, softmax
+from services.classifier.onnx_model import load_model
+from services.classifier.preprocess import Preprocessor
 from tests.conftest import GALLERY_TOP1
+from tests.support.served_models import SQUEEZENET, builtin_card
 
 SOCCER_BALL = 805
 BALLPLAYER = 981
@@ -19,10 +22,17 @@ GRASS_BOX = (0, 190, 227, 227)
 
 
 @pytest.fixture(scope="module")
-def classifier(model_path) -> SqueezeNetClassifier:
-    core = SqueezeNetClassifier(model_path, limits=ImageLimits(max_side=2048, max_pixels=2048**2))
+def classifier(model_path) -> ClassifierModel:
+    settings = ModelSettings(limits=ImageLimits(max_side=2048, max_pixels=2048**2))
+    core = load_model(builtin_card(SQUEEZENET, model_path), settings)
     core.warm_up()
     return core
+
+
+@pytest.fixture(scope="module")
+def preprocess() -> Preprocessor:
+    """SqueezeNet's preprocessing, as its card describes it."""
+    return Preprocessor(builtin_card(SQUEEZENET).input)
 
 
 @pytest.mark.parametrize(
@@ -34,17 +44,18 @@ def classifier(model_path) -> SqueezeNetClassifier:
         ((80, 60), (341, 256)),
     ],
 )
-def test_network_size_keeps_aspect_with_short_side_256(size, expected):
-    assert preprocess.network_size(*size) == expected
+def test_network_size_keeps_aspect_with_short_side_256(preprocess, size, expected):
+    assert preprocess.geometry(*size).network_size == expected
+    assert not preprocess.geometry(*size).cropped
 
 
-def test_preprocess_normalises_with_imagenet_statistics():
+def test_preprocess_normalises_with_imagenet_statistics(preprocess):
     grey = np.full((10, 20, 3), 255, np.uint8)
     tensor = preprocess.to_tensor([grey])
     assert tensor.shape == (1, 3, 256, 512)
-    np.testing.assert_allclose(
-        tensor[0, :, 0, 0], (1 - preprocess.MEAN) / preprocess.STD, rtol=1e-5
-    )
+    mean = np.array([0.485, 0.456, 0.406])
+    std = np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(tensor[0, :, 0, 0], (1 - mean) / std, rtol=1e-5)
 
 
 def test_every_gallery_photo_gets_its_known_top1(classifier, photo_rgb):
@@ -106,8 +117,8 @@ def test_soccer_ball_cam_is_bright_on_the_ball_not_on_the_grass(classifier, phot
 
 def test_cams_for_several_classes_come_from_one_forward_pass(classifier, photo_rgb, monkeypatch):
     calls = []
-    original = classifier.run
-    monkeypatch.setattr(classifier, "run", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = classifier.forward
+    monkeypatch.setattr(classifier, "forward", lambda *a, **k: calls.append(1) or original(*a, **k))
     result = classifier.classify([photo_rgb("soccer")], top_k=3, cam_class_ids=[1], cam_top_k=True)
     assert len(calls) == 1
     assert [c.class_id for c in result.results[0].cams] == [1] + [
@@ -164,15 +175,15 @@ def test_mixed_sizes_and_huge_images_are_refused(classifier, photo_rgb):
         classifier.classify([np.zeros((10, 4000, 3), np.uint8)])
 
 
-def test_enlarging_and_shrinking_both_see_the_same_photo(classifier, photo_rgb):
+def test_enlarging_and_shrinking_both_see_the_same_photo(classifier, preprocess, photo_rgb):
     """227 px photos are enlarged to 256 (OpenCV bilinear); a 454 px copy is shrunk
     to 256 (Pillow bilinear, antialiased): both paths give the same answer."""
     from PIL import Image
 
     small = photo_rgb("lighthouse")
     large = np.asarray(Image.fromarray(small).resize((454, 454), Image.Resampling.BICUBIC))
-    enlarged = preprocess.resize_for_network(small)
-    shrunk = preprocess.resize_for_network(large)
+    enlarged = preprocess.network_image(small)
+    shrunk = preprocess.network_image(large)
     assert enlarged.shape == shrunk.shape == (256, 256, 3)
     assert np.abs(enlarged.astype(int) - shrunk.astype(int)).mean() < 4
     top_small = classifier.classify([small], top_k=1).results[0].top[0]

@@ -18,6 +18,7 @@ from common.images import encode_png, raw_image
 from ic.v1 import classifier_pb2, classifier_pb2_grpc, image_pb2
 from tests.conftest import GALLERY_TOP1, classifier_process
 from tests.support.processes import free_port, grpc_health_status
+from tests.support.served_models import BUILTIN_CARDS
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +154,20 @@ class _HeldModelServer:
 
 
 def test_health_is_serving_only_once_the_model_is_loaded(model_path, tmp_path):
+    """SqueezeNet's ONNX file is missing: the service fetches it (here from a slow
+    mirror) before it says SERVING, and the file lands where the card says."""
     data = model_path.read_bytes()
     mirror = _HeldModelServer(data)
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    card = json.loads((BUILTIN_CARDS / "squeezenet1.1.json").read_text())
+    card["labels"] = str(BUILTIN_CARDS / card["labels"])
+    (models_dir / "squeezenet1.1.json").write_text(json.dumps(card))
     proc = classifier_process(
         model_path,
+        IC_MODELS_DIR=str(models_dir),
         IC_MODEL_PATH="",
-        IC_MODELS_DIR=str(tmp_path),
+        IC_MODEL_SOURCE_DIR=str(tmp_path / "nothing-local"),
         IC_MODEL_URL=mirror.url,
         IC_MODEL_SHA256=hashlib.sha256(data).hexdigest(),
     )
@@ -180,7 +189,7 @@ def test_health_is_serving_only_once_the_model_is_loaded(model_path, tmp_path):
         mirror.release.set()
         proc.health_service = "ic.v1.Classifier"
         proc.wait_ready()
-        assert (tmp_path / "squeezenet1.1-7.onnx").read_bytes() == data
+        assert (models_dir / "squeezenet1.1.onnx").read_bytes() == data
     mirror.server.shutdown()
 
 

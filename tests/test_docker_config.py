@@ -277,3 +277,14 @@ def test_the_explainer_image_needs_nothing_beyond_its_requirements():
     requirements = (REPO / "requirements" / "explainer.txt").read_text()
     for package in ("grpcio", "protobuf", "numpy", "pillow", "prometheus-client"):
         assert re.search(rf"^{package}==", requirements, re.MULTILINE), package
+
+
+def test_the_extra_models_override_mounts_cards_read_only():
+    override = load(REPO / "deploy" / "compose" / "extra-models.yml")["services"]["classifier"]
+    (volume,) = override["volumes"]
+    assert volume["type"] == "bind" and volume["read_only"] is True
+    assert volume["target"] == "/models-extra"
+    assert volume["source"].startswith("${IC_EXTRA_MODELS_DIR:?")
+    assert override["environment"]["IC_EXTRA_MODELS"].startswith("${IC_EXTRA_MODELS:?")
+    classifier = load(COMPOSE_FILE)["services"]["classifier"]["environment"]
+    assert classifier["IC_EXTRA_MODELS"] == "${IC_EXTRA_MODELS:-}"

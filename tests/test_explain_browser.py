@@ -1,18 +1,40 @@
 """The Explain panel in headless Chromium: run it on a gallery photo, see the
-hinder, support and competitor maps drawn with their ranges, and apply the
-fix-it counterfactual as an ordinary undoable edit."""
+hinder/support map laid over the image in the diverging colours with a legend
+in bits, a competitor's map, the region fix-it would remove, and fix-it applied
+as an ordinary undoable edit; the wording for a class that is already on top."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.browser_page import choose_gallery_photo, launch_chromium, open_page
-from tests.support.processes import ARTIFACTS
+from tests.support.browser_page import (
+    RECORD_FORMS,
+    SOCCER_BALL,
+    choose_gallery_photo,
+    launch_chromium,
+    open_page,
+    screenshot,
+    sent_forms,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SCREENSHOTS = ARTIFACTS / "screenshots"
 RUGBY_BALL = 768
+GOLF_BALL = 574
+DONE = "document.querySelector('.explain-status').textContent.includes('windows of')"
+
+# Opaque pixels of an overlay, split by hue: orange (hinders) and blue (supports).
+HUES = """id => {
+  const c = document.getElementById(id);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let orange = 0, blue = 0, other = 0, opaque = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i + 3] === 0) continue;
+    opaque++;
+    if (d[i] > d[i + 2] + 20) orange++; else if (d[i + 2] > d[i] + 20) blue++; else other++;
+  }
+  return {orange, blue, other, opaque, pixels: c.width * c.height};
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -25,44 +47,56 @@ def page(browser, gateway_service):
     yield from open_page(browser, gateway_service.url + "/")
 
 
-def canvas_spread(page, selector: str) -> int:
-    """Distinct colours on a canvas (a drawn map over a photo has many)."""
-    return page.eval_on_selector(
-        selector,
-        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                  const seen = new Set();
-                  for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i+1] << 8) | d[i+2]);
-                  return seen.size; }""",
-    )
+def run_explain(page, target: int) -> None:
+    page.select_option("#explain-target", str(target))
+    page.click("#explain-run")
+    page.wait_for_selector("#explain-panel progress:not([hidden])", timeout=10_000)
+    assert page.is_visible("#explain-cancel")
+    page.wait_for_function(DONE, timeout=90_000)
 
 
-def test_explain_draws_both_maps_and_fix_it_is_an_undoable_edit(page):
+def test_maps_lie_over_the_image_and_fix_it_is_an_undoable_edit(page):
     # The page opens the first gallery photo by itself: wait until the soccer photo is
     # classified, or that photo's late "new photo" event would cancel the run.
     choose_gallery_photo(page, "soccer", "Soccer")
-    # The default target is the top-1; explain the runner-up instead if it is the rugby ball.
-    options = page.eval_on_selector_all("#explain-target option", "os => os.map(o => o.value)")
-    if str(RUGBY_BALL) in options:
-        page.select_option("#explain-target", str(RUGBY_BALL))
-    page.click("#explain-run")
-    page.wait_for_selector("#explain-panel progress:not([hidden])", timeout=10_000)
-    page.wait_for_function(
-        """() => ['hinder', 'support', 'competitor'].every(k =>
-                 document.querySelector(`canvas[data-map="${k}"]`).dataset.drawn === 'true')""",
-        timeout=60_000,
-    )
-    for kind in ("hinder", "support", "competitor"):
-        assert canvas_spread(page, f'canvas[data-map="{kind}"]') > 50, kind
-    legend = page.inner_text(".explain-view.hinder .explain-legend")
-    assert "bits" in legend
-    status = page.inner_text(".explain-status")
-    assert "169 windows of 48 px" in status
-    page.locator("#explain-panel").scroll_into_view_if_needed()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "explain-panel.png"), full_page=True)
+    assert page.is_hidden("#explain-cancel"), "Cancel shows only while an explanation runs"
+    assert page.is_hidden("#explain-panel progress")
+    run_explain(page, RUGBY_BALL)
+    assert page.is_hidden("#explain-cancel")
+    assert "169 windows of 48 px" in page.inner_text(".explain-status")
 
-    assert page.is_enabled("#explain-fix")
-    assert "Removing" in page.inner_text(".explain-fix-text")
+    # Hinders vs supports, over the image being explained, one diverging scheme.
+    assert page.input_value("#map-select") == "net"
+    hues = page.evaluate(HUES, "modified-cam")
+    assert hues["orange"] > 100 and hues["blue"] > 100, hues
+    assert page.text_content("#legend-low").startswith("−")
+    assert page.text_content("#legend-high").endswith("bits")
+    assert "rugby ball" in page.text_content("#legend-text")
+    screenshot(page, "explain-over-the-image", full_page=False)
+
+    # Each map from the list: hinders alone is orange only; a competitor is purple.
+    page.click('.map-choice[data-map="hinder"]')
+    hinder = page.evaluate(HUES, "modified-cam")
+    assert hinder["orange"] > 100 and hinder["blue"] == 0
+    assert hinder["opaque"] < hinder["pixels"] * 0.9, (
+        "where nothing hinders, the map is transparent"
+    )
+    page.click('.map-choice[data-map="competitor-0"]')
+    assert page.input_value("#map-select") == "competitor-0"
+    assert page.evaluate(HUES, "modified-cam")["opaque"] > 100
+    assert "competitor" in page.text_content("#legend-text").lower()
+
+    # The region fix-it removes, shown before it is applied.
+    assert "becomes the top class" in page.inner_text(
+        ".explain-fix-text"
+    ) or "the top class is" in page.inner_text(".explain-fix-text")
+    page.click("#explain-region")
+    assert page.get_attribute("#explain-region", "aria-pressed") == "true"
+    region = page.evaluate(HUES, "region-preview")
+    share = region["opaque"] / region["pixels"]
+    # Outline and stripes of a region of 5% of the image (fix_fraction's default).
+    assert 0.01 < share <= 0.05, share
+
     page.click("#explain-fix")
     page.wait_for_function(
         """() => document.querySelector('#modified-caption').textContent.startsWith('1 edit')
@@ -70,5 +104,27 @@ def test_explain_draws_both_maps_and_fix_it_is_an_undoable_edit(page):
         timeout=30_000,
     )
     assert "run it again" in page.inner_text(".explain-status")
+    # The longer caption of a fix stays on one line: both images stay level.
+    tops = [
+        page.locator(f"#{c}").bounding_box()["y"] for c in ("original-canvas", "modified-canvas")
+    ]
+    assert tops[0] == tops[1]
+    assert page.evaluate(HUES, "region-preview")["opaque"] == 0
     page.click("#undo-button")
     page.wait_for_function("() => document.querySelector('#undo-button').disabled", timeout=30_000)
+
+
+def test_fix_it_for_the_top_class_says_it_already_is(page):
+    choose_gallery_photo(page, "soccer", "Soccer")
+    # Any class can be the target: typed in the field, it is chosen and sent.
+    page.fill("#explain-other", "golf ball")
+    page.dispatch_event("#explain-other", "change")
+    assert page.input_value("#explain-target") == str(GOLF_BALL)
+
+    page.evaluate(RECORD_FORMS)
+    run_explain(page, SOCCER_BALL)
+    (sent,) = sent_forms(page, "/api/v1/explain")
+    assert sent["target"] == str(SOCCER_BALL)
+    text = page.inner_text(".explain-fix-text")
+    assert "already the top class" in text
+    assert "becomes the top class" not in text

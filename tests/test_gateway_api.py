@@ -55,6 +55,7 @@ def test_info_describes_model_backends_and_limits(gateway_service):
         "max_side": 4096,
         "max_top_k": 1000,
         "max_cams": 16,
+        "cam_max_side": 512,
     }
 
 

@@ -99,10 +99,13 @@ function camPart(cam) {
   return String(cam);
 }
 
-/** POST /classify: { image: Blob, topK, classes: [ids], cam: 'top'|'none'|[ids] }. */
-export function classify({ image, topK = 5, classes, cam }, opts) {
+/**
+ * POST /classify: { image: Blob, topK, classes: [ids], cam: 'top'|'none'|[ids],
+ * model } (model undefined: the server's default model).
+ */
+export function classify({ image, topK = 5, classes, cam, model }, opts) {
   return postForm('classify', {
-    image, top_k: topK, classes: classes && classes.length ? classes : undefined, cam: camPart(cam),
+    image, top_k: topK, classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model,
   }, opts);
 }
 
@@ -112,15 +115,74 @@ export function inpaint({ image, mask, backend }, opts) {
 }
 
 /** POST /edit: inpaint, then classify the result, in one request. */
-export function edit({ image, mask, backend, topK = 5, classes, cam }, opts) {
+export function edit({ image, mask, backend, topK = 5, classes, cam, model }, opts) {
   return postForm('edit', {
     image, mask, backend, top_k: topK,
-    classes: classes && classes.length ? classes : undefined, cam: camPart(cam),
+    classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model,
   }, opts);
+}
+
+/** Read an NDJSON response: onLine(object) for every line; resolves at the end. */
+async function readLines(response, onLine) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value) buffer += value;
+    let cut;
+    while ((cut = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, cut).trim();
+      buffer = buffer.slice(cut + 1);
+      if (line) await onLine(JSON.parse(line));
+    }
+    if (done) break;
+  }
+  if (buffer.trim()) await onLine(JSON.parse(buffer));
+}
+
+/**
+ * POST /explain with Accept: application/x-ndjson. The stream holds progress
+ * lines {done, total} (onProgress), maybe preview maps from a coarse pass
+ * (lines with maps and "final": false: onPreview), then the final answer,
+ * which this resolves with.
+ */
+export async function explain(parts, { signal, onProgress = () => {}, onPreview = () => {} } = {}) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(parts)) {
+    if (value === undefined || value === null) continue;
+    if (value instanceof Blob) form.append(name, value, `${name}.png`);
+    else form.append(name, String(value));
+  }
+  let response;
+  try {
+    response = await fetch(apiUrl('explain'), {
+      method: 'POST', body: form, signal, headers: { Accept: 'application/x-ndjson' },
+    });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError('The server cannot be reached. Is the gateway running?', 0, 'network');
+  }
+  if (!response.ok) return readAnswer(response); // throws the API's error
+  let answer = null;
+  await readLines(response, async (line) => {
+    if (line.error) throw new ApiError(line.error.message, 200, line.error.code);
+    if ('hinder' in line && line.final === false) await onPreview(line);
+    else if ('hinder' in line) answer = line;
+    else if ('done' in line) onProgress(line.done, line.total);
+  });
+  if (!answer) throw new ApiError('The explanation stopped before it was complete.', 200, 'incomplete');
+  return answer;
+}
+
+/** Base64 text -> bytes (a plain loop: several times faster than Uint8Array.from with a map). */
+export function base64ToBytes(base64) {
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 /** Base64 PNG of an API answer -> Blob. */
 export function base64ToBlob(base64, type = 'image/png') {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  return new Blob([bytes], { type });
+  return new Blob([base64ToBytes(base64)], { type });
 }

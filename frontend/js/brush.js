@@ -1,6 +1,10 @@
-// The brush: pointer strokes on the modified image become a mask the size of
-// the working copy. The stroke shows as a translucent paint while it is drawn
-// and while its edit is pending; a circle under the pointer shows the size.
+// The brush: pointer (or keyboard) strokes on the modified image become a mask
+// the size of the working copy. The stroke shows as a translucent paint while
+// it is drawn and while its edit is pending; a circle shows the size.
+// Keyboard: with the image focused, the arrow keys move the brush (Shift: 4x
+// farther), Space or Enter starts and ends a stroke, Escape drops it.
+// Every finished stroke gets a number and a performance mark
+// `stroke-<n>-up`, the start of the "mouse-up to updated table" measure.
 
 import { makeCanvas } from './imaging.js';
 
@@ -18,9 +22,12 @@ export class Brush extends EventTarget {
     this.min = min;
     this.max = max;
     this.size = size; // diameter, in pixels of the working copy
-    this.enabled = false;
+    this.enabled = false; // a photo is ready to be brushed
+    this.active = true; // the brush is the chosen tool
     this.stroke = null; // { mask, last }
     this.pending = []; // masks of finished strokes whose edits have not come back
+    this.strokes = 0; // finished strokes so far (their performance marks' numbers)
+    this.keyPoint = null; // the keyboard brush's position, in image pixels
     this.#listen();
   }
 
@@ -40,9 +47,10 @@ export class Brush extends EventTarget {
   }
 
   /** The image was (re)loaded: match its size and forget every stroke. */
-  reset(imageSize) {
-    this.canvas.width = imageSize;
-    this.canvas.height = imageSize;
+  reset(width, height = width) {
+    this.canvas.width = width;
+    this.canvas.height = height;
+    this.keyPoint = null;
     this.stroke = null;
     this.pending = [];
     this.#repaint();
@@ -57,6 +65,10 @@ export class Brush extends EventTarget {
   clearPending() {
     this.pending = [];
     this.#repaint();
+  }
+
+  #usable() {
+    return this.enabled && this.active;
   }
 
   #scale() {
@@ -81,10 +93,59 @@ export class Brush extends EventTarget {
       this.lastPointer = null;
       this.cursor.hidden = true;
     });
+    c.addEventListener('keydown', (e) => this.#key(e));
+    c.addEventListener('focus', () => this.#showKeyCursor());
+    c.addEventListener('blur', () => {
+      if (this.stroke?.pointerId === 'keyboard') this.#finish();
+      this.cursor.hidden = true;
+    });
+  }
+
+  #key(event) {
+    if (!this.#usable() || event.ctrlKey || event.metaKey || event.altKey) return;
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const point = this.keyPoint || { x: this.canvas.width / 2, y: this.canvas.height / 2 };
+    if (moves[event.key]) {
+      const step = Math.max(2, Math.round(this.size / 4)) * (event.shiftKey ? 4 : 1);
+      const [dx, dy] = moves[event.key];
+      const next = {
+        x: Math.max(0, Math.min(this.canvas.width - 1, point.x + dx * step)),
+        y: Math.max(0, Math.min(this.canvas.height - 1, point.y + dy * step)),
+      };
+      this.keyPoint = next;
+      if (this.stroke?.pointerId === 'keyboard') {
+        this.#segment(this.stroke.last, next);
+        this.stroke.last = next;
+      }
+      this.#showKeyCursor();
+    } else if (event.key === ' ' || event.key === 'Enter') {
+      if (this.stroke?.pointerId === 'keyboard') this.#finish();
+      else if (!this.stroke) {
+        this.keyPoint = point;
+        this.stroke = { mask: makeCanvas(this.canvas.width, this.canvas.height), last: point, pointerId: 'keyboard' };
+        this.#segment(point, point);
+        this.#showKeyCursor();
+      }
+    } else if (event.key === 'Escape' && this.stroke) {
+      this.#cancel();
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+  }
+
+  /** The circle at the keyboard brush's place (image pixels -> screen). */
+  #showKeyCursor() {
+    if (!this.#usable()) return;
+    const point = this.keyPoint || { x: this.canvas.width / 2, y: this.canvas.height / 2 };
+    const rect = this.canvas.getBoundingClientRect();
+    const scale = this.#scale();
+    this.#placeCursor({ clientX: rect.left + point.x / scale, clientY: rect.top + point.y / scale });
   }
 
   #down(event) {
-    if (!this.enabled || (event.pointerType === 'mouse' && event.button !== 0)) return;
+    if (!this.#usable() || (event.pointerType === 'mouse' && event.button !== 0)) return;
     event.preventDefault();
     this.canvas.setPointerCapture(event.pointerId);
     const mask = makeCanvas(this.canvas.width, this.canvas.height);
@@ -107,11 +168,18 @@ export class Brush extends EventTarget {
 
   #up(event) {
     if (!this.stroke || event.pointerId !== this.stroke.pointerId) return;
+    this.#finish();
+  }
+
+  #finish() {
     const { mask } = this.stroke;
+    this.strokes += 1;
+    const id = this.strokes;
+    performance.mark(`stroke-${id}-up`);
     this.stroke = null;
     this.pending.push(mask);
     this.#repaint();
-    this.dispatchEvent(new CustomEvent('stroke', { detail: { mask } }));
+    this.dispatchEvent(new CustomEvent('stroke', { detail: { mask, id } }));
   }
 
   #cancel() {
@@ -170,6 +238,6 @@ export class Brush extends EventTarget {
     });
     const inside = event.clientX >= rect.left && event.clientX <= rect.right &&
       event.clientY >= rect.top && event.clientY <= rect.bottom;
-    this.cursor.hidden = !inside || !this.enabled;
+    this.cursor.hidden = !inside || !this.#usable();
   }
 }

@@ -1,7 +1,9 @@
-// Colouring class activation maps: an 8-bit gray CAM (255 = most activated)
-// becomes an inferno-coloured overlay. Inferno is perceptually uniform and
+// Colour tables and the gray maps of the API: an 8-bit gray PNG (a CAM, or an
+// explanation map) and the real range its levels stand for. How maps are
+// coloured on the page lives in maps.js. Inferno is perceptually uniform and
 // reads correctly in grayscale and for colour-blind people, unlike "jet".
 
+import { base64ToBytes } from './api.js';
 import { INFERNO_HEX } from './colormap_data.js';
 import { makeCanvas } from './imaging.js';
 
@@ -33,56 +35,40 @@ export function grayLevels(source) {
 }
 
 /**
- * Gray levels (width x height) -> ImageData coloured through `lut`.
- * Opacity is left to the caller (the overlay canvas' CSS opacity), so moving
- * the opacity slider needs no recolouring.
+ * A base64 8-bit gray PNG of the API -> { levels, width, height, min, max }:
+ * level 0 stands for `min` and 255 for `max` (raw CAM values in score units, or
+ * bits for the explanation maps), so `mapValues` gives the real numbers back.
  */
-export function colourise(levels, width, height, lut = INFERNO) {
-  const image = new ImageData(width, height);
-  const out = image.data;
-  for (let p = 0, i = 0; p < levels.length; p++, i += 4) {
-    const c = levels[p] * 3;
-    out[i] = lut[c];
-    out[i + 1] = lut[c + 1];
-    out[i + 2] = lut[c + 2];
-    out[i + 3] = 255;
-  }
-  return image;
-}
-
-/**
- * Draw a CAM on an overlay canvas the size of the image below it.
- * `cam` is { levels, width, height } (see camFromBase64); null clears it.
- */
-export function drawCam(canvas, cam, lut = INFERNO) {
-  const ctx = canvas.getContext('2d');
-  if (!cam) {
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    return;
-  }
-  const tile = makeCanvas(cam.width, cam.height);
-  tile.getContext('2d').putImageData(colourise(cam.levels, cam.width, cam.height, lut), 0, 0);
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(tile, 0, 0, canvas.width, canvas.height);
-}
-
-/** A base64 8-bit gray PNG of the API -> { levels, width, height }. */
-export async function camFromBase64(base64) {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+export async function grayMapFromBase64(base64, min = 0, max = 1) {
+  const bytes = base64ToBytes(base64);
   // No colour management: the levels are data, not colours.
   const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }),
     { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const cam = { levels: grayLevels(bitmap), width: bitmap.width, height: bitmap.height };
+  const map = { levels: grayLevels(bitmap), width: bitmap.width, height: bitmap.height, min, max };
   bitmap.close();
-  return cam;
+  return map;
 }
 
-/** Paint a horizontal legend of the colour map (low -> high) into a canvas. */
-export function drawLegend(canvas, lut = INFERNO) {
-  const ctx = canvas.getContext('2d');
-  for (let x = 0; x < canvas.width; x++) {
-    ctx.fillStyle = cssColour(x / Math.max(1, canvas.width - 1), lut);
-    ctx.fillRect(x, 0, 1, canvas.height);
+/** A CAM of the API (png, raw_min, raw_max) -> a gray map in score units. */
+export const camFromBase64 = (base64, rawMin = 0, rawMax = 1) => grayMapFromBase64(base64, rawMin, rawMax);
+
+/** The real values of a gray map, as a Float32Array. */
+export function mapValues(map) {
+  const values = new Float32Array(map.levels.length);
+  const step = (map.max - map.min) / 255;
+  for (let i = 0; i < values.length; i++) values[i] = map.min + map.levels[i] * step;
+  return values;
+}
+
+/** A 256-colour table interpolated through `stops` (hex colours, low -> high). */
+export function rampLut(stops) {
+  const rgb = stops.map((hex) => [1, 3, 5].map((i) => parseInt(hex.substr(i, 2), 16)));
+  const lut = new Uint8Array(256 * 3);
+  for (let v = 0; v < 256; v++) {
+    const x = (v / 255) * (rgb.length - 1);
+    const i = Math.min(rgb.length - 2, Math.floor(x));
+    const t = x - i;
+    for (let c = 0; c < 3; c++) lut[v * 3 + c] = Math.round(rgb[i][c] * (1 - t) + rgb[i + 1][c] * t);
   }
+  return lut;
 }

@@ -1,122 +1,16 @@
 // The Explain panel: "undesirable pixels" (Kang, Jung & Lee 2019) for the image
-// being edited. POST /api/v1/explain with Accept: application/x-ndjson streams
-// {"done", "total"} lines (a progress bar) and then the maps: what hinders the
-// target class, what supports it, and what supports each competing class,
-// drawn over the image in three distinct colour maps whose legends give the
-// raw range in bits. "Fix it" applies the counterfactual the server computed
-// (the strongest hindering region inpainted) as an ordinary undoable edit.
+// being edited. POST /api/v1/explain streams progress (a progress bar), maybe
+// preview maps from a coarse pass (drawn at once, replaced by the final ones),
+// then the maps: what hinders the target class, what supports it, what
+// supports each competing class. The maps are laid over the main images (the
+// Map menu, js/overlays.js); this panel lists them with their ranges in bits.
+// Any class can be the target. "Fix it" shows the region it would remove,
+// then applies the counterfactual the server computed as an undoable edit.
 
-import { ApiError } from './api.js';
 import { app } from './app.js';
-import { camFromBase64 } from './colormap.js';
-import { makeCanvas } from './imaging.js';
+import { grayMapFromBase64 } from './colormap.js';
+import { formatNumber } from './maps.js';
 import { percent, shortLabel } from './tables.js';
-
-const EXPLAIN_URL = new URL('api/v1/explain', document.baseURI);
-const VIEW_SIZE = 260;
-
-/** A 256-colour table interpolated through `stops` (hex colours, low -> high). */
-function rampLut(stops) {
-  const rgb = stops.map((hex) => [1, 3, 5].map((i) => parseInt(hex.substr(i, 2), 16)));
-  const lut = new Uint8Array(256 * 3);
-  for (let v = 0; v < 256; v++) {
-    const x = (v / 255) * (rgb.length - 1);
-    const i = Math.min(rgb.length - 2, Math.floor(x));
-    const t = x - i;
-    for (let c = 0; c < 3; c++) lut[v * 3 + c] = Math.round(rgb[i][c] * (1 - t) + rgb[i + 1][c] * t);
-  }
-  return lut;
-}
-
-// Distinct sequential maps that stay distinct for colour-blind people:
-// orange-red (hinders), blue (supports), purple (competitor).
-const MAPS = {
-  hinder: { title: 'Hinders', lut: rampLut(['#fff5eb', '#fd8d3c', '#d94801', '#7f2704']) },
-  support: { title: 'Supports', lut: rampLut(['#f7fbff', '#6baed6', '#2171b5', '#08306b']) },
-  competitor: { title: 'Competitor', lut: rampLut(['#fcfbfd', '#9e9ac8', '#6a51a3', '#3f007d']) },
-};
-
-/** Read an NDJSON response: onLine(object) for every line; resolves at the end. */
-async function readLines(response, onLine) {
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (value) buffer += value;
-    let cut;
-    while ((cut = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, cut).trim();
-      buffer = buffer.slice(cut + 1);
-      if (line) onLine(JSON.parse(line));
-    }
-    if (done) break;
-  }
-  if (buffer.trim()) onLine(JSON.parse(buffer));
-}
-
-/** POST /api/v1/explain, streaming; onProgress(done, total); resolves with the answer. */
-export async function explainStream(parts, { signal, onProgress }) {
-  const form = new FormData();
-  for (const [name, value] of Object.entries(parts)) {
-    if (value === undefined || value === null) continue;
-    if (value instanceof Blob) form.append(name, value, `${name}.png`);
-    else form.append(name, String(value));
-  }
-  let response;
-  try {
-    response = await fetch(EXPLAIN_URL, {
-      method: 'POST', body: form, signal, headers: { Accept: 'application/x-ndjson' },
-    });
-  } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new ApiError('The server cannot be reached. Is the gateway running?', 0, 'network');
-  }
-  if (!response.ok) {
-    let error = null;
-    try { error = (await response.json()).error; } catch { error = null; }
-    throw new ApiError(error?.message || `The server answered HTTP ${response.status}.`,
-      response.status, error?.code || 'http_error');
-  }
-  let answer = null;
-  await readLines(response, (line) => {
-    if (line.error) throw new ApiError(line.error.message, 200, line.error.code);
-    if ('hinder' in line) answer = line;
-    else if ('done' in line) onProgress(line.done, line.total);
-  });
-  if (!answer) throw new ApiError('The explanation stopped before it was complete.', 200, 'incomplete');
-  return answer;
-}
-
-/** Draw `image` (a canvas) with a map over it: opacity grows with the map's level. */
-function drawOverlay(canvas, image, map, lut) {
-  const ctx = canvas.getContext('2d');
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
-  if (!map) return;
-  const tile = makeCanvas(map.width, map.height);
-  const data = new ImageData(map.width, map.height);
-  for (let p = 0, i = 0; p < map.levels.length; p++, i += 4) {
-    const v = map.levels[p];
-    data.data[i] = lut[v * 3];
-    data.data[i + 1] = lut[v * 3 + 1];
-    data.data[i + 2] = lut[v * 3 + 2];
-    data.data[i + 3] = Math.round(40 + v * 0.75); // faint where low, strong where high
-  }
-  tile.getContext('2d').putImageData(data, 0, 0);
-  ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(tile, 0, 0, canvas.width, canvas.height);
-}
-
-function drawRamp(canvas, lut) {
-  const ctx = canvas.getContext('2d');
-  for (let x = 0; x < canvas.width; x++) {
-    const v = Math.round((x / Math.max(1, canvas.width - 1)) * 255) * 3;
-    ctx.fillStyle = `rgb(${lut[v]}, ${lut[v + 1]}, ${lut[v + 2]})`;
-    ctx.fillRect(x, 0, 1, canvas.height);
-  }
-}
-
-const bits = (value) => `${value.toFixed(2)} bits`;
 
 function element(tag, attrs = {}, children = []) {
   const node = document.createElement(tag);
@@ -128,104 +22,118 @@ function element(tag, attrs = {}, children = []) {
   return node;
 }
 
-/** One map view: title, canvas over the image, legend with the raw range. */
-class MapView {
-  constructor(kind, extra = null) {
-    this.kind = kind;
-    this.canvas = element('canvas', { width: VIEW_SIZE, height: VIEW_SIZE, class: 'explain-canvas', 'data-map': kind });
-    this.ramp = element('canvas', { width: 160, height: 10, class: 'explain-ramp' });
-    drawRamp(this.ramp, MAPS[kind].lut);
-    this.low = element('span', { class: 'explain-low' });
-    this.high = element('span', { class: 'explain-high' });
-    this.caption = element('p', { class: 'explain-caption' });
-    this.root = element('figure', { class: `explain-view ${kind}` }, [
-      element('figcaption', {}, [element('strong', { text: MAPS[kind].title }), ...(extra ? [extra] : [])]),
-      this.canvas,
-      element('div', { class: 'explain-legend' }, [this.low, this.ramp, this.high]),
-      this.caption,
-    ]);
-  }
-
-  async show(image, item, caption) {
-    const map = item ? await camFromBase64(item.png) : null;
-    drawOverlay(this.canvas, image, map, MAPS[this.kind].lut);
-    this.low.textContent = item ? bits(item.min) : '';
-    this.high.textContent = item ? bits(item.max) : '';
-    this.caption.textContent = caption;
-    this.canvas.dataset.drawn = item ? 'true' : 'false';
-  }
+/** The maps of an answer (or preview line), decoded: values in bits. */
+async function decodeMaps(answer) {
+  const map = (m) => grayMapFromBase64(m.png, m.min, m.max);
+  return {
+    hinder: await map(answer.hinder),
+    support: await map(answer.support),
+    competitors: await Promise.all((answer.competitors || []).map(map)),
+  };
 }
 
 class ExplainPanel {
   constructor(panel) {
     this.panel = panel;
     this.controller = null;
+    this.runs = 0;
     this.answer = null;
-    this.image = null;
-    this.target = element('select', { id: 'explain-target', 'aria-label': 'Class to explain' });
+    this.canvas = null; // the image the answer explains
+    this.fixMask = null;
+    this.target = element('select', { id: 'explain-target' });
+    this.other = element('input', { id: 'explain-other', type: 'search', list: 'label-list', placeholder: 'any class…', 'aria-label': 'Another class to explain' });
     this.run = element('button', { class: 'button primary', type: 'button', id: 'explain-run', text: 'Explain' });
-    this.cancel = element('button', { class: 'button ghost', type: 'button', text: 'Cancel', hidden: '' });
-    this.progress = element('progress', { max: 1, value: 0, hidden: '' });
-    this.status = element('span', { class: 'explain-status', 'aria-live': 'polite' });
-    this.competitor = element('select', { 'aria-label': 'Competing class' });
+    this.cancel = element('button', { class: 'button ghost', type: 'button', id: 'explain-cancel', text: 'Cancel', hidden: '' });
+    this.progress = element('progress', { max: 1, value: 0, hidden: '', 'aria-label': 'Windows done' });
+    this.status = element('p', { class: 'explain-status', 'aria-live': 'polite' });
+    this.summary = element('ul', { class: 'explain-summary', 'aria-label': 'Maps of the explanation' });
     this.fixButton = element('button', { class: 'button', type: 'button', id: 'explain-fix', text: 'Fix it', disabled: '' });
+    this.regionButton = element('button', { class: 'button ghost', type: 'button', id: 'explain-region', 'aria-pressed': 'false', text: 'Show the region', disabled: '' });
     this.fixText = element('p', { class: 'explain-fix-text' });
-    this.views = {
-      hinder: new MapView('hinder'),
-      support: new MapView('support'),
-      competitor: new MapView('competitor', this.competitor),
-    };
     this.results = element('div', { class: 'explain-results', hidden: '' }, [
-      element('div', { class: 'explain-views' }, Object.values(this.views).map((v) => v.root)),
-      element('div', { class: 'explain-fix' }, [this.fixButton, this.fixText]),
+      this.summary,
+      element('div', { class: 'explain-fix' }, [this.fixText, element('div', { class: 'explain-fix-buttons' }, [this.regionButton, this.fixButton])]),
     ]);
     panel.replaceChildren(
-      element('div', { class: 'explain-head' }, [
-        element('h2', { text: 'Explain: undesirable pixels' }),
-        element('p', {
-          class: 'explain-intro',
-          text: 'Every window of the image is removed in turn and the image reclassified. '
-            + 'Where removal raises the chosen class, those pixels hinder it; where it lowers '
-            + 'it, they support it. Weights of evidence in bits (log2 odds).',
-        }),
-      ]),
+      element('div', { class: 'table-head' }, [element('h2', { class: 'table-title', text: 'Explain: undesirable pixels' })]),
+      element('p', {
+        class: 'explain-intro',
+        text: 'Each window of the image is removed in turn and the image reclassified: where removal raises '
+          + 'the class, those pixels hinder it; where it lowers it, they support it (weights of evidence, bits).',
+      }),
       element('div', { class: 'explain-controls' }, [
-        element('label', { for: 'explain-target', text: 'Class' }), this.target,
-        this.run, this.cancel, this.progress, this.status,
+        element('label', { for: 'explain-target', text: 'Class' }), this.target, this.other,
+        this.run, this.cancel, this.progress,
       ]),
+      this.status,
       this.results,
     );
     panel.hidden = false;
     this.run.addEventListener('click', () => this.start());
     this.cancel.addEventListener('click', () => this.stop('Cancelled.'));
-    this.competitor.addEventListener('change', () => this.showCompetitor());
+    this.other.addEventListener('change', () => this.#useOther());
     this.fixButton.addEventListener('click', () => this.applyFix());
+    this.regionButton.addEventListener('click', () => this.#toggleRegion());
+    for (const type of ['pointerenter', 'focus']) this.fixButton.addEventListener(type, () => this.#showRegion(true));
+    for (const type of ['pointerleave', 'blur']) this.fixButton.addEventListener(type, () => this.#showRegion(this.#regionPinned()));
     app.events.addEventListener('image', () => { this.stop(''); this.clear(); this.fillTargets(); });
     app.events.addEventListener('change', () => { this.fillTargets(); this.markStale(); });
     this.fillTargets();
   }
 
-  /** The current image's top classes, the first selected (the default target). */
-  fillTargets() {
-    const top = app.history.current?.top || [];
-    const keep = this.target.value;
-    this.target.replaceChildren(...top.map((c) => element('option', {
-      value: c.classId, text: `${shortLabel(c.label)} (${percent(c.probability)})`,
-    })));
-    if (top.some((c) => String(c.classId) === keep)) this.target.value = keep;
-    this.run.disabled = !top.length;
+  /** Targets: the current top 5, the followed classes, the original's top 5, and any typed class. */
+  fillTargets(extraId = null) {
+    const current = app.history.current;
+    const keep = extraId ?? this.target.value;
+    const seen = new Set();
+    const group = (label, items) => {
+      const options = items.filter((c) => !seen.has(c.classId)).map((c) => {
+        seen.add(c.classId);
+        const p = current?.probs.get(c.classId)?.probability;
+        return element('option', { value: c.classId, text: shortLabel(c.label) + (p !== undefined ? ` (${percent(p)})` : '') });
+      });
+      return options.length ? [element('optgroup', { label }, options)] : [];
+    };
+    const named = (id) => ({ classId: id, label: app.labels[id] || `class ${id}` });
+    const extra = this.extraId !== undefined && this.extraId !== null ? [named(this.extraId)] : [];
+    this.target.replaceChildren(
+      ...group('Now on top', current?.top || []),
+      ...group('Followed', app.trackedIds.map(named)),
+      ...group('Original\'s top 5', app.originalEntry()?.top || []),
+      ...group('Chosen', extra),
+    );
+    if (seen.has(Number(keep))) this.target.value = String(keep);
+    this.run.disabled = !current || Boolean(this.controller);
+  }
+
+  #useOther() {
+    const id = app.findClass(this.other.value);
+    if (id === null) {
+      app.showError(`No class is called “${this.other.value.trim()}”: pick one from the list.`);
+      return;
+    }
+    this.other.value = '';
+    this.extraId = id;
+    this.fillTargets(id);
   }
 
   clear() {
     this.answer = null;
+    this.canvas = null;
+    this.fixMask = null;
+    this.extraId = null;
     this.results.hidden = true;
     this.status.textContent = '';
+    this.#setRegionPinned(false);
+    app.overlay.clearExplanation();
   }
 
   markStale() {
-    if (this.answer && this.image !== app.currentCanvas()) {
+    if (this.answer && this.canvas !== app.currentCanvas()) {
       this.status.textContent = 'The image changed since this explanation: run it again.';
       this.fixButton.disabled = true;
+      this.regionButton.disabled = true;
+      this.#setRegionPinned(false);
     }
   }
 
@@ -237,7 +145,7 @@ class ExplainPanel {
   }
 
   running(on) {
-    this.run.disabled = on;
+    this.run.disabled = on || !app.history.current;
     this.cancel.hidden = !on;
     this.progress.hidden = !on;
   }
@@ -248,12 +156,21 @@ class ExplainPanel {
     this.stop();
     const controller = new AbortController();
     this.controller = controller;
-    this.image = app.currentCanvas();
+    const run = ++this.runs;
+    const canvas = app.currentCanvas();
     this.running(true);
     this.progress.value = 0;
     this.status.textContent = 'Starting…';
+    const show = async (answer, preview) => {
+      const maps = await decodeMaps(answer);
+      if (this.controller !== controller) return;
+      this.answer = answer;
+      this.canvas = canvas;
+      app.overlay.setExplanation({ run, canvas, answer, maps, preview });
+      this.#summarise(preview);
+    };
     try {
-      const answer = await explainStream({
+      const answer = await app.api.explain({
         image: blob, target: this.target.value, backend: app.selectedBackend(), fix: 'true',
       }, {
         signal: controller.signal,
@@ -262,10 +179,13 @@ class ExplainPanel {
           this.progress.value = done;
           this.status.textContent = `${done} / ${total} windows`;
         },
+        onPreview: (line) => show(line, true),
       });
       if (this.controller !== controller) return;
-      this.answer = answer;
-      await this.render();
+      await show(answer, false);
+      await this.#describeFix();
+      this.controller = null;
+      this.running(false);
       const ms = answer.timing_ms?.total;
       this.status.textContent = `${answer.windows} windows of ${answer.window} px`
         + (ms ? ` in ${(ms / 1000).toFixed(1)} s` : '') + ` (${answer.backend}).`;
@@ -278,48 +198,88 @@ class ExplainPanel {
     }
   }
 
-  async render() {
-    const { answer, image } = this;
-    const name = shortLabel(answer.target.label);
+  /** One line per map, with its range in bits and a button that lays it over the image. */
+  #summarise(preview) {
+    const a = this.answer;
+    const name = shortLabel(a.target.label);
+    const items = [
+      ['net', `Hinders vs supports “${name}”`, null],
+      ['hinder', 'Hinders', a.hinder],
+      ['support', 'Supports', a.support],
+      ...a.competitors.map((c, i) => [`competitor-${i}`, `Competitor ${shortLabel(c.label)} (${percent(c.probability)})`, c]),
+    ];
+    this.summary.replaceChildren(...items.map(([kind, text, m]) => {
+      const button = element('button', { type: 'button', class: `map-choice ${kind.split('-')[0]}`, 'data-map': kind, text });
+      button.addEventListener('click', () => {
+        app.overlay.choice = kind;
+        app.overlay.refresh();
+      });
+      const range = m ? element('span', { class: 'explain-range', text: `up to ${formatNumber(m.max)} bits` }) : element('span');
+      return element('li', {}, [button, range]);
+    }));
     this.results.hidden = false;
-    await this.views.hinder.show(image, answer.hinder, `Removing these raises p(${name}).`);
-    await this.views.support.show(image, answer.support, `Removing these lowers p(${name}).`);
-    this.competitor.replaceChildren(...answer.competitors.map((c, i) => element('option', {
-      value: i, text: `${shortLabel(c.label)} (${percent(c.probability)})`,
-    })));
-    await this.showCompetitor();
-    this.describeFix();
+    this.results.classList.toggle('preview', preview);
   }
 
-  async showCompetitor() {
-    const item = this.answer?.competitors[Number(this.competitor.value)];
-    await this.views.competitor.show(this.image, item || null,
-      item ? `Where the model sees ${shortLabel(item.label)}.` : 'No competing class.');
-  }
-
-  describeFix() {
-    const fix = this.answer.fix;
-    const name = shortLabel(this.answer.target.label);
+  async #describeFix() {
+    const { fix, target } = this.answer;
+    const name = shortLabel(target.label);
+    this.fixMask = fix?.mask ? await grayMapFromBase64(fix.mask, 0, 255) : null;
     this.fixButton.disabled = !fix?.applied;
+    this.regionButton.disabled = !fix?.applied;
     if (!fix?.applied) {
       this.fixText.textContent = fix?.message || '';
       return;
     }
     const after = fix.target;
-    this.fixText.textContent = `Removing ${percent(fix.fraction)} of the image takes p(${name}) `
-      + `from ${percent(fix.probability_before)} (rank ${fix.rank_before}) to `
-      + `${percent(after.probability)} (rank ${after.rank})`
-      + (fix.became_top1 ? `: it becomes the top class.` : `; the top class is ${shortLabel(fix.top1.label)}.`);
+    const change = `removing ${percent(fix.fraction)} of the image takes p(${name}) from `
+      + `${percent(fix.probability_before)} to ${percent(after.probability)}`;
+    if (fix.rank_before === 1) {
+      // Already the top class: say what the fix does to it, not that it "becomes" the top.
+      this.fixText.textContent = `“${name}” is already the top class; ${change}`
+        + (after.rank === 1 ? ': it stays on top.' : `, and “${shortLabel(fix.top1.label)}” takes the top.`);
+    } else {
+      this.fixText.textContent = `${change[0].toUpperCase()}${change.slice(1)} (rank ${fix.rank_before} → ${after.rank})`
+        + (fix.became_top1 ? ': it becomes the top class.' : `; the top class is ${shortLabel(fix.top1.label)}.`);
+    }
+  }
+
+  #regionPinned() {
+    return this.regionButton.getAttribute('aria-pressed') === 'true';
+  }
+
+  #setRegionPinned(on) {
+    this.regionButton.setAttribute('aria-pressed', String(on));
+    this.regionButton.textContent = on ? 'Hide the region' : 'Show the region';
+    this.#showRegion(on);
+  }
+
+  #toggleRegion() {
+    this.#setRegionPinned(!this.#regionPinned());
+  }
+
+  /** The region fix-it removes, hatched on the modified image (only while it shows the explained image). */
+  #showRegion(on) {
+    const visible = on && this.fixMask && this.canvas === app.currentCanvas() && !this.fixButton.disabled;
+    app.overlay.showRegion(visible ? this.fixMask : null);
   }
 
   async applyFix() {
     const fix = this.answer?.fix;
     if (!fix?.applied) return;
     this.fixButton.disabled = true;
+    const mask = this.fixMask;
+    this.#setRegionPinned(false);
     try {
+      const maskCanvas = document.createElement('canvas');
+      maskCanvas.width = mask.width;
+      maskCanvas.height = mask.height;
+      const image = new ImageData(mask.width, mask.height);
+      mask.levels.forEach((v, p) => image.data.set([255, 255, 255, v >= 128 ? 255 : 0], p * 4));
+      maskCanvas.getContext('2d').putImageData(image, 0, 0);
       await app.applyInpaintedImage(fix.image, {
         note: `Fix it: removed what hinders ${shortLabel(this.answer.target.label)}`,
-        backend: fix.backend,
+        backend: fix.backend, mask: maskCanvas,
       });
     } catch (err) {
       app.showError(err, 'The fix could not be applied');

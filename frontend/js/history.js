@@ -25,6 +25,14 @@ export class EditHistory extends EventTarget {
     this.#changed('push');
   }
 
+  /** Take over a whole history (a restored session, replayed edits), positioned at `index`. */
+  restore(entries, index) {
+    if (!entries.length || index < 0 || index >= entries.length) throw new Error('no such history position');
+    this.entries = [...entries];
+    this.index = index;
+    this.#changed('restore');
+  }
+
   get current() {
     return this.index >= 0 ? this.entries[this.index] : null;
   }

@@ -1,4 +1,4 @@
-// Canvas helpers: decoding files and API images, the square working copy,
+// Canvas helpers: decoding files and API images, the working copy, masks,
 // and encoding a canvas as the PNG that is sent to the API.
 
 /** A Blob or URL -> ImageBitmap. Throws a readable Error for non-images. */
@@ -25,18 +25,58 @@ export function makeCanvas(width, height = width) {
 }
 
 /**
- * The working copy: the largest centred square of `bitmap`, scaled to
- * size x size. Every edit works on (and sends) this square.
+ * The working copy of `bitmap` at working size `size`:
+ *  - framing {kind: 'whole'} (the default): the whole picture, aspect ratio
+ *    kept, its longer side `size` (the classifier is fully convolutional and
+ *    sees every pixel);
+ *  - framing {kind: 'square', x, y, side}: that square of the photo (source
+ *    pixels), scaled to size x size.
  */
-export function centreCropSquare(bitmap, size) {
-  const side = Math.min(bitmap.width, bitmap.height);
-  const sx = Math.floor((bitmap.width - side) / 2);
-  const sy = Math.floor((bitmap.height - side) / 2);
-  const canvas = makeCanvas(size);
+export function workingCopy(bitmap, size, framing = { kind: 'whole' }) {
+  let sx = 0;
+  let sy = 0;
+  let sw = bitmap.width;
+  let sh = bitmap.height;
+  let width;
+  let height;
+  if (framing.kind === 'square') {
+    sw = sh = Math.min(framing.side, bitmap.width, bitmap.height);
+    sx = Math.max(0, Math.min(bitmap.width - sw, Math.round(framing.x)));
+    sy = Math.max(0, Math.min(bitmap.height - sh, Math.round(framing.y)));
+    width = height = size;
+  } else {
+    const scale = size / Math.max(bitmap.width, bitmap.height);
+    width = Math.max(1, Math.round(bitmap.width * scale));
+    height = Math.max(1, Math.round(bitmap.height * scale));
+  }
+  const canvas = makeCanvas(width, height);
   const ctx = canvas.getContext('2d');
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(bitmap, sx, sy, side, side, 0, 0, size, size);
+  ctx.drawImage(bitmap, sx, sy, sw, sh, 0, 0, width, height);
+  return canvas;
+}
+
+/** The centred square of a photo, in its own pixels (the crop's starting place). */
+export function centredSquare(bitmap) {
+  const side = Math.min(bitmap.width, bitmap.height);
+  return { kind: 'square', x: Math.floor((bitmap.width - side) / 2), y: Math.floor((bitmap.height - side) / 2), side };
+}
+
+/** A mask canvas scaled to width x height, kept binary (replaying edits at another size). */
+export function scaleMask(mask, width, height) {
+  const canvas = makeCanvas(width, height);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(mask, 0, 0, width, height);
+  const image = ctx.getImageData(0, 0, width, height);
+  const d = image.data;
+  for (let i = 0; i < d.length; i += 4) {
+    const on = Math.max(d[i], d[i + 3]) >= 128 ? 255 : 0;
+    d[i] = d[i + 1] = d[i + 2] = 255;
+    d[i + 3] = on;
+  }
+  ctx.putImageData(image, 0, 0);
   return canvas;
 }
 
@@ -56,20 +96,27 @@ export function canvasToPng(canvas) {
 }
 
 /**
- * A base64 PNG from the API -> canvas. With `expectSize`, checks the answer has
- * the size of what was sent: a mismatch would misalign every later stroke.
+ * A PNG Blob from the API -> canvas. With `expect` ({width, height}), checks
+ * the answer has the size of what was sent: a mismatch would misalign every
+ * later stroke.
  */
-export async function canvasFromBase64Png(base64, expectSize) {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  const bitmap = await decodeImage(new Blob([bytes], { type: 'image/png' }));
-  if (expectSize && (bitmap.width !== expectSize || bitmap.height !== expectSize)) {
-    throw new Error(`The server returned a ${bitmap.width}x${bitmap.height} image for a ` +
-      `${expectSize}x${expectSize} request.`);
+export async function canvasFromPngBlob(blob, expect) {
+  const bitmap = await decodeImage(blob);
+  if (expect && (bitmap.width !== expect.width || bitmap.height !== expect.height)) {
+    bitmap.close();
+    throw new Error(`The server returned a ${bitmap.width}×${bitmap.height} image for a ` +
+      `${expect.width}×${expect.height} request.`);
   }
   const canvas = makeCanvas(bitmap.width, bitmap.height);
   canvas.getContext('2d').drawImage(bitmap, 0, 0);
   bitmap.close();
   return canvas;
+}
+
+/** A small square thumbnail (data URL) of a photo, for the picker. */
+export function thumbnailUrl(bitmap, side = 88) {
+  const canvas = workingCopy(bitmap, side, centredSquare(bitmap));
+  return canvas.toDataURL('image/jpeg', 0.85);
 }
 
 /** Draw `source` onto `target`, resizing the target to match. */

@@ -1,16 +1,21 @@
-// Choosing a photo: the gallery thumbnails (GET /gallery), the upload button
-// and dropping a file on the page. A chosen file is decoded by the browser;
-// when it cannot be, the API is asked for its verdict so the error shown is
-// the API's own plain words.
+// Choosing a photo: the gallery thumbnails (GET /gallery, each with its name),
+// the upload button and dropping a file on the page. An uploaded photo gets a
+// thumbnail of its own at the head of the strip. A chosen file is decoded by
+// the browser; when it cannot be, the API is asked for its verdict so the
+// error shown is the API's own plain words. A dropped session file (.json)
+// goes to `onSession`.
 
 import * as api from './api.js';
-import { decodeImage } from './imaging.js';
+import { decodeImage, thumbnailUrl } from './imaging.js';
+
+const isSessionFile = (file) => file.type === 'application/json' || /\.json$/i.test(file.name);
 
 export class PhotoPicker {
   /**
-   * @param {{gallery: HTMLElement, upload: HTMLInputElement, messages, onPhoto: (bitmap, title) => Promise}} parts
+   * @param {{gallery: HTMLElement, upload: HTMLInputElement, messages,
+   *          onPhoto: (bitmap, title, source) => Promise, onSession: (file) => void}} parts
    */
-  constructor({ gallery, upload, messages, onPhoto }) {
+  constructor({ gallery, upload, messages, onPhoto, onSession }) {
     this.gallery = gallery;
     this.upload = upload;
     this.messages = messages;
@@ -26,36 +31,49 @@ export class PhotoPicker {
       const file = e.dataTransfer?.files?.[0];
       if (!file) return;
       e.preventDefault();
-      this.open(file, file.name);
+      if (isSessionFile(file)) onSession(file);
+      else this.open(file, file.name);
     });
+  }
+
+  #thumb(title, imageUrl, label) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'thumb';
+    button.title = title;
+    button.setAttribute('aria-label', label);
+    button.setAttribute('aria-pressed', 'false');
+    const img = document.createElement('img');
+    img.src = imageUrl;
+    img.alt = '';
+    const name = document.createElement('span');
+    name.className = 'thumb-name';
+    name.textContent = title;
+    name.setAttribute('aria-hidden', 'true');
+    button.append(img, name);
+    return button;
   }
 
   /** Fill the gallery from the API; returns its images. */
   async showGallery() {
     const { images } = await api.getGallery();
-    this.gallery.replaceChildren();
+    this.gallery.querySelectorAll('.thumb:not(.uploaded)').forEach((b) => b.remove());
     for (const image of images) {
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.className = 'thumb';
+      const button = this.#thumb(image.title, image.url, `Use the photo “${image.title}”`);
       button.dataset.imageId = image.id;
-      button.title = image.title;
-      button.setAttribute('aria-label', `Use the photo “${image.title}”`);
-      button.setAttribute('aria-pressed', 'false');
-      const img = document.createElement('img');
-      img.src = image.url;
-      img.alt = '';
-      img.loading = 'lazy';
-      button.append(img);
       button.addEventListener('click', () => this.open(image.url, image.title, button));
       this.gallery.append(button);
     }
     return images;
   }
 
+  /** Mark the thumbnail of the photo being edited (none for a restored session). */
+  press(thumb) {
+    for (const b of this.gallery.querySelectorAll('.thumb')) b.setAttribute('aria-pressed', String(b === thumb));
+  }
+
   /** Load a URL or a File as the new photo. */
   async open(source, title, thumb = null) {
-    for (const b of this.gallery.querySelectorAll('.thumb')) b.setAttribute('aria-pressed', String(b === thumb));
     this.messages.clearError();
     let bitmap;
     try {
@@ -64,11 +82,26 @@ export class PhotoPicker {
       this.messages.showError(await this.#verdict(source, err), `“${title}” cannot be used`);
       return;
     }
+    if (!thumb && source instanceof Blob) thumb = this.#addUploadThumb(bitmap, title);
+    this.press(thumb);
     try {
-      await this.onPhoto(bitmap, title);
+      await this.onPhoto(bitmap, title, { kind: source instanceof Blob ? 'upload' : 'gallery', thumb });
     } catch (err) {
       this.messages.showError(err, `Could not classify “${title}”`);
     }
+  }
+
+  /** An uploaded photo's thumbnail, first in the strip; choosing it again reloads it. */
+  #addUploadThumb(bitmap, title) {
+    const button = this.#thumb(title, thumbnailUrl(bitmap), `Use your photo “${title}”`);
+    button.classList.add('uploaded');
+    button.addEventListener('click', () => {
+      this.press(button);
+      this.onPhoto(bitmap, title, { kind: 'upload', thumb: button })
+        .catch((err) => this.messages.showError(err, `Could not classify “${title}”`));
+    });
+    this.gallery.prepend(button);
+    return button;
   }
 
   /** The API's words for a file the browser could not decode, else the browser's. */

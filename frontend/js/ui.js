@@ -1,5 +1,5 @@
 // Page furniture shared by the modules: error and notice banners, the busy
-// spinner, the tutorial overlay and keyboard shortcuts.
+// spinner, questions in a dialog and keyboard shortcuts.
 
 /** Error and notice banners. Errors stay until dismissed or replaced: never silently dropped. */
 export class Messages {
@@ -73,54 +73,30 @@ export class Spinner {
   }
 }
 
-/** The tutorial: a modal <dialog> of a few steps with Back / Next. */
-export class Tutorial {
-  constructor(dialog) {
-    this.dialog = dialog;
-    this.steps = [...dialog.querySelectorAll('.step')];
-    this.counter = dialog.querySelector('.step-counter');
-    this.back = dialog.querySelector('[data-action="back"]');
-    this.next = dialog.querySelector('[data-action="next"]');
-    this.index = 0;
-    // One dot per step, so a reader sees how far along they are.
-    this.dots = this.steps.map(() => {
-      const dot = document.createElement('span');
-      dot.className = 'dot';
-      return dot;
+/**
+ * Ask a question in a modal <dialog>: `choices` are [{value, label, primary}];
+ * resolves with the value chosen, or null when the dialog is dismissed (Escape).
+ */
+export function ask(dialog, { title, text, choices }) {
+  dialog.querySelector('h2').textContent = title;
+  dialog.querySelector('p').textContent = text;
+  const row = dialog.querySelector('.confirm-buttons');
+  return new Promise((resolve) => {
+    const buttons = choices.map(({ value, label, primary }) => {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = `button ${primary ? 'primary' : 'ghost'}`;
+      button.textContent = label;
+      button.dataset.value = value;
+      button.addEventListener('click', () => dialog.close(value));
+      return button;
     });
-    const dots = document.createElement('span');
-    dots.className = 'step-dots';
-    dots.setAttribute('aria-hidden', 'true');
-    dots.append(...this.dots);
-    this.counter.after(dots);
-    this.back.addEventListener('click', () => this.show(this.index - 1));
-    this.next.addEventListener('click', () => {
-      if (this.index === this.steps.length - 1) this.dialog.close();
-      else this.show(this.index + 1);
-    });
-    dialog.querySelector('[data-action="close"]').addEventListener('click', () => dialog.close());
-    // A click on the backdrop (outside the box) closes it too.
-    dialog.addEventListener('click', (e) => {
-      if (e.target === dialog) dialog.close();
-    });
-  }
-
-  open(step = 0) {
-    this.show(step);
-    if (!this.dialog.open) this.dialog.showModal();
-    this.next.focus();
-  }
-
-  show(step) {
-    this.index = Math.max(0, Math.min(this.steps.length - 1, step));
-    this.steps.forEach((el, i) => {
-      el.hidden = i !== this.index;
-    });
-    this.counter.textContent = `Step ${this.index + 1} of ${this.steps.length}`;
-    this.dots.forEach((dot, i) => dot.classList.toggle('current', i === this.index));
-    this.back.disabled = this.index === 0;
-    this.next.textContent = this.index === this.steps.length - 1 ? 'Start exploring' : 'Next';
-  }
+    row.replaceChildren(...buttons);
+    dialog.returnValue = '';
+    dialog.addEventListener('close', () => resolve(dialog.returnValue || null), { once: true });
+    dialog.showModal();
+    (buttons.find((_, i) => choices[i].primary) || buttons[0]).focus();
+  });
 }
 
 function typingInto(target) {
@@ -131,9 +107,10 @@ function typingInto(target) {
 
 /**
  * Keyboard shortcuts: [ and ] brush size, Ctrl/Cmd+Z undo, Ctrl/Cmd+Shift+Z or
- * Ctrl/Cmd+Y redo, ? help, C held: compare with the original. Ignored while typing.
+ * Ctrl/Cmd+Y redo, ? help, C held: compare with the original, B: the brush
+ * tool. Ignored while typing and while a dialog is open.
  */
-export function bindShortcuts({ undo, redo, smaller, larger, help, compare }) {
+export function bindShortcuts({ undo, redo, smaller, larger, help, compare, brush }) {
   document.addEventListener('keyup', (e) => {
     if (e.key.toLowerCase() === 'c') compare(false);
   });
@@ -150,6 +127,7 @@ export function bindShortcuts({ undo, redo, smaller, larger, help, compare }) {
     else if (!mod && !e.altKey && e.key === ']') larger();
     else if (!mod && e.key === '?') help();
     else if (!mod && !e.altKey && key === 'c') compare(true);
+    else if (!mod && !e.altKey && key === 'b' && brush) brush();
     else handled = false;
     if (handled) e.preventDefault();
   });

@@ -54,6 +54,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["target", "hinder", "support", "competitors", "windows", "timing_ms"],
         "properties": {
+            "model": {"type": "string", "description": "The model explained."},
             "target": ref("ClassProbability"),
             "hinder": ref("ExplainMap"),
             "support": ref("ExplainMap"),
@@ -90,7 +91,6 @@ SCHEMAS = {
                     },
                 },
             },
-            "model": {"type": "string"},
             "incremental": {
                 "type": "boolean",
                 "description": "True when the classifier computed the windows incrementally.",

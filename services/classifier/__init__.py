@@ -1,10 +1,12 @@
-"""The classifier service: SqueezeNet 1.1 on ONNX Runtime, probabilities and CAMs.
+"""The classifier service: every model named by a model card, on ONNX Runtime.
 
-- `fetch_model`: find the model file locally or download and verify it.
-- `model_graph`: rewrite either ONNX file into the form we run (dynamic height
-  and width, global average pooling, the CAM tensor exposed).
-- `preprocess`: whole image, shorter side 256 px, ImageNet normalisation.
-- `core`: `SqueezeNetClassifier`, the pure core (no gRPC): batches, softmax,
-  top-k, pinned classes, class activation maps.
+- `cards`, `card_sources`: model cards (JSON) and which ones are served.
+- `fetch_model`: put each card's ONNX file in place (a built-in recipe, or the
+  card's url, checked against its sha256); `converters/` build EfficientNet-Lite0.
+- `model_graph`, `cam_head`: check and rewrite a graph into the form we run;
+  find the CAM head (last feature map, class weights) by graph analysis.
+- `preprocess`, `cam`: a card's preprocessing; CAMs mapped back onto the image.
+- `core`: `ClassifierModel`, the pure core (no gRPC) that owns the call;
+  `onnx_model`: its ONNX Runtime `forward`; `registry`: every model, served or not.
 - `server`: the thin gRPC adapter; `python -m services.classifier` runs it.
 """

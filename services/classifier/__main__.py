@@ -1,27 +1,64 @@
 """`python -m services.classifier`: the classifier gRPC service.
 
-Configuration (environment): IC_MODEL_PATH (else the fetch step's search and
-download, see fetch_model.py), IC_ORT_THREADS (ONNX Runtime intra-op threads,
-default 1: on a 2-core machine one thread per inference, two inferences at
-once, beats two threads each), IC_MAX_BATCH, IC_MAX_SIDE, IC_MAX_PIXELS and the
-server settings of services.runtime.grpc_server (IC_GRPC_PORT default 50051,
-IC_METRICS_PORT default 9101, IC_GRPC_WORKERS default 4).
+Configuration (environment):
+- IC_MODELS_DIR: the built-in model cards (default: models/ of the repository);
+  IC_EXTRA_MODELS: comma-separated paths of more cards; IC_DEFAULT_MODEL: the
+  model of requests that name none (default squeezenet1.1; if it cannot be
+  served, the first model that can);
+- IC_MAX_MODEL_BYTES: the largest ONNX file loaded (default 512 MiB);
+- IC_ORT_THREADS: ONNX Runtime intra-op threads per inference (default 1: on a
+  2-core machine one thread per inference, two inferences at once, beats two
+  threads each); IC_MAX_BATCH, IC_MAX_EDITS, IC_MAX_SIDE, IC_MAX_PIXELS;
+- the server settings of services.runtime.grpc_server (IC_GRPC_PORT default
+  50051, IC_METRICS_PORT default 9101, IC_GRPC_WORKERS default 4).
+
+A card whose ONNX file is missing is fetched first (services/classifier/fetch_model.py).
+A model that cannot be loaded is listed as unavailable with the reason; the
+service stops only when no model at all can be served.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from common.config import env_int, env_str
 from common.images import ImageLimits
 from common.logs import configure_logging
 from ic.v1 import classifier_pb2_grpc
-from services.classifier.core import SqueezeNetClassifier
-from services.classifier.fetch_model import ModelFetchError, ensure_model
+from services.classifier.card_sources import configured_card_paths
+from services.classifier.cards import ModelCard
+from services.classifier.core import ClassifierModel, ModelSettings
+from services.classifier.fetch_model import ensure_card_model
+from services.classifier.model_graph import DEFAULT_MAX_MODEL_BYTES
+from services.classifier.onnx_model import load_model
+from services.classifier.registry import ModelRegistry
 from services.classifier.server import SERVICE_NAME, ClassifierServicer
 from services.runtime.grpc_server import GrpcService, ServerConfig
 
 log = logging.getLogger("classifier")
+DEFAULT_MODEL = "squeezenet1.1"
+
+
+def settings_from_env() -> ModelSettings:
+    return ModelSettings(
+        intra_op_threads=env_int("IC_ORT_THREADS", 1),
+        max_batch=env_int("IC_MAX_BATCH", 64),
+        max_edits=env_int("IC_MAX_EDITS", 1024),
+        limits=ImageLimits(
+            max_side=env_int("IC_MAX_SIDE", 4096),
+            max_pixels=env_int("IC_MAX_PIXELS", 4096 * 4096),
+        ),
+        max_model_bytes=env_int("IC_MAX_MODEL_BYTES", DEFAULT_MAX_MODEL_BYTES),
+    )
+
+
+def fetch_and_load(card: ModelCard, settings: ModelSettings) -> ClassifierModel:
+    """The card's model: its ONNX file fetched if missing, loaded, warmed up."""
+    card = dataclasses.replace(card, onnx=ensure_card_model(card))
+    model = load_model(card, settings)
+    model.warm_up()
+    return model
 
 
 def main() -> None:
@@ -33,23 +70,26 @@ def main() -> None:
         classifier_pb2_grpc.add_ClassifierServicer_to_server(servicer, server)
 
     def warm_up() -> None:
-        try:
-            model_path = ensure_model()
-        except ModelFetchError as exc:
-            raise SystemExit(f"classifier: {exc}") from exc
-        classifier = SqueezeNetClassifier(
-            model_path,
-            intra_op_threads=env_int("IC_ORT_THREADS", 1),
-            max_batch=env_int("IC_MAX_BATCH", 64),
-            max_edits=env_int("IC_MAX_EDITS", 1024),
-            limits=ImageLimits(
-                max_side=env_int("IC_MAX_SIDE", 4096),
-                max_pixels=env_int("IC_MAX_PIXELS", 4096 * 4096),
-            ),
+        registry = ModelRegistry.load(
+            configured_card_paths(),
+            settings_from_env(),
+            fetch_and_load,
+            default_name=env_str("IC_DEFAULT_MODEL", DEFAULT_MODEL),
         )
-        classifier.warm_up()
-        servicer.attach(classifier)
-        log.info("model loaded", extra={"model_path": str(model_path)})
+        if not registry.models:
+            problems = "; ".join(
+                f"{e.card_path}: {e.reason}" for e in registry.unavailable.values()
+            )
+            raise SystemExit(f"classifier: no model can be served ({problems or 'no model cards'})")
+        servicer.attach(registry)
+        log.info(
+            "models ready",
+            extra={
+                "default": registry.default_name,
+                "models": list(registry.models),
+                "unavailable": list(registry.unavailable),
+            },
+        )
 
     GrpcService("classifier", [SERVICE_NAME], register, config, warm_up).serve_forever()
 

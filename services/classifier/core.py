@@ -1,33 +1,49 @@
-"""The classifier's pure core: SqueezeNet 1.1 on ONNX Runtime, no gRPC.
+"""The classifier's pure core (no gRPC): one served model behind its card.
 
-`SqueezeNetClassifier.classify` takes a batch of same-size RGB images and
-returns, per image, the top-k classes, the pinned classes with their ranks,
-class activation maps for the classes asked, and optionally all 1000
-probabilities. The batch is one ONNX Runtime run, and all the CAMs of an image
-come from that same forward pass.
+`ClassifierModel` owns the call, whatever runs the network: it checks the
+request, preprocesses as the card says, calls `forward`, turns scores into
+probabilities, ranks the classes and builds the CAMs, so a subclass only
+implements `forward(tensor, with_features)` (services/classifier/onnx_model.py
+is the one that runs ONNX Runtime). `classify` takes a batch of same-size RGB
+images and returns, per image, the top-k classes, the pinned classes with their
+ranks, class activation maps for the classes asked, and optionally all
+probabilities. The batch is one forward pass, and all the CAMs of an image come
+from that same pass.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import cv2
 import numpy as np
-import onnxruntime as ort
-from PIL import Image
 
 from common.errors import InvalidInput
 from common.images import ImageLimits
-from services.classifier import preprocess
+from services.classifier.cam import ClassActivationMap, cams_for_image
+from services.classifier.cam_head import CamHead
+from services.classifier.cards import ModelCard
 from services.classifier.edits import ImageEdit, edited_batches
-from services.classifier.model_graph import prepare_model
+from services.classifier.model_graph import DEFAULT_MAX_MODEL_BYTES
+from services.classifier.preprocess import Preprocessor
 
-LABELS_PATH = Path(__file__).with_name("imagenet_classes.txt")
-MODEL_NAME = "squeezenet1.1"
+
+class CamUnsupported(InvalidInput):
+    """CAMs asked of a model that has none (the reason says why)."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What the service configuration sets for every model alike."""
+
+    intra_op_threads: int = 1
+    max_batch: int = 64
+    max_edits: int = 1024
+    limits: ImageLimits = field(default_factory=ImageLimits)
+    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
 
 
 @dataclass(frozen=True)
@@ -36,15 +52,6 @@ class ClassScore:
     label: str
     probability: float
     rank: int  # 1 = most probable
-
-
-@dataclass(frozen=True)
-class ClassActivationMap:
-    class_id: int
-    # HxW uint8 at the request image's size; 255 = most activated.
-    image: np.ndarray
-    raw_min: float
-    raw_max: float
 
 
 @dataclass
@@ -72,89 +79,64 @@ class EditsClassification:
     timing_ms: dict[str, float] = field(default_factory=dict)
 
 
-def load_labels(path: Path = LABELS_PATH) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
-
-
 def softmax(scores: np.ndarray) -> np.ndarray:
     shifted = scores - scores.max(axis=-1, keepdims=True)
     exp = np.exp(shifted, dtype=np.float64)
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def normalise_map(class_map: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """A float map -> (0..1 map, raw min, raw max); a flat map becomes all zeros."""
-    low, high = float(class_map.min()), float(class_map.max())
-    span = high - low
-    if span <= 1e-12:
-        return np.zeros_like(class_map, dtype=np.float32), low, high
-    return ((class_map - low) / span).astype(np.float32), low, high
+class ClassifierModel(ABC):
+    """A served model: its card, preprocessing and CAM head; subclasses run the network."""
 
-
-def cam_image(class_map: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, float]:
-    """A class map on the network's grid -> (HxW uint8 at the image's size, raw min, raw max).
-
-    Resized first and scaled to 0..255 after, so that 255 marks the most
-    activated region exactly, whatever the interpolation did to the peak.
-    """
-    class_map = np.ascontiguousarray(class_map, dtype=np.float32)
-    map_height, map_width = class_map.shape
-    if width >= map_width and height >= map_height:
-        # Enlarging (the usual case: a 15x15 grid to the photo) is plain
-        # bilinear in both libraries, equal to 1e-6; OpenCV's takes 0.02 ms
-        # against Pillow's 0.7 ms with its float-image round trip.
-        big = cv2.resize(class_map, (width, height), interpolation=cv2.INTER_LINEAR)
-    else:
-        small = Image.fromarray(class_map)  # float32 -> mode "F"
-        big = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
-    unit, low, high = normalise_map(big)
-    return np.rint(unit * 255.0).astype(np.uint8), low, high
-
-
-class SqueezeNetClassifier:
     def __init__(
         self,
-        model_path: Path,
-        labels: list[str] | None = None,
-        intra_op_threads: int = 1,
-        max_batch: int = 64,
-        limits: ImageLimits | None = None,
-        max_edits: int = 1024,
+        card: ModelCard,
+        preprocessor: Preprocessor,
+        num_classes: int,
+        cam_head: CamHead | None,
+        cam_reason: str,
+        settings: ModelSettings,
     ) -> None:
-        prepared = prepare_model(model_path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            prepared.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-        self.input_name = prepared.input_name
-        self.scores_output = prepared.scores_output
-        self.class_map_output = prepared.class_map_output
-        self.class_bias = prepared.class_bias
-        self.num_classes = prepared.num_classes
-        self.labels = labels if labels is not None else load_labels()
-        if len(self.labels) != self.num_classes:
+        if len(card.labels) != num_classes:
             raise ValueError(
-                f"{len(self.labels)} labels for a model with {self.num_classes} classes"
+                f"the card lists {len(card.labels)} labels but the model has {num_classes} classes"
             )
-        self.max_batch = max_batch
-        self.max_edits = max_edits
-        self.limits = limits or ImageLimits()
-        self.name = MODEL_NAME
+        self.card = card
+        self.name = card.name
+        self.labels = list(card.labels)
+        self.num_classes = num_classes
+        self.preprocessor = preprocessor
+        self.cam_head = cam_head
+        self.cam_reason = "" if cam_head is not None else cam_reason
+        self.settings = settings
+        self.max_batch = settings.max_batch
+        self.max_edits = settings.max_edits
+        self.limits = settings.limits
+        self.incremental_reason = "every edited image runs through the whole network"
+
+    @property
+    def cam(self) -> bool:
+        return self.cam_head is not None
+
+    @property
+    def incremental(self) -> bool:
+        return False
+
+    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
+        """One HxWx3 uint8 image -> its network input [1, ...] (the card's preprocessing)."""
+        return self.preprocessor(rgb)
+
+    @abstractmethod
+    def forward(
+        self, batch: np.ndarray, with_features: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Network input -> (scores [N, classes], the CAM head's feature map or None)."""
 
     def warm_up(self) -> None:
         """One run at the usual size, so the first request does not pay for planning."""
         image = np.full((227, 227, 3), 128, np.uint8)
-        self.classify([image], top_k=5, cam_class_ids=[0])
-
-    def run(self, batch: np.ndarray, with_class_maps: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """The bare ONNX Runtime call: network input -> (scores, class maps or None)."""
-        outputs = [self.scores_output] + ([self.class_map_output] if with_class_maps else [])
-        result = self.session.run(outputs, {self.input_name: batch})
-        return result[0], (result[1] if with_class_maps else None)
+        top_k = min(5, self.num_classes)
+        self.classify([image], top_k=top_k, cam_class_ids=[0] if self.cam else ())
 
     def validate(
         self,
@@ -186,6 +168,18 @@ class SqueezeNetClassifier:
                     f"{first[1]}x{first[0]}: all images of a batch must have one size"
                 )
 
+    def require_cam(self) -> CamHead:
+        if self.cam_head is None:
+            raise CamUnsupported(
+                f"model {self.name!r} has no class activation maps: {self.cam_reason}"
+            )
+        return self.cam_head
+
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        if self.card.outputs == "probabilities":
+            return scores.astype(np.float64)
+        return softmax(scores)
+
     def classify(
         self,
         images: Sequence[np.ndarray],
@@ -194,21 +188,24 @@ class SqueezeNetClassifier:
         cam_class_ids: Sequence[int] = (),
         cam_top_k: bool = False,
         all_probabilities: bool = False,
+        cam_max_side: int = 0,
     ) -> BatchClassification:
         self.validate(images, top_k, pinned_class_ids, cam_class_ids)
+        want_cams = bool(cam_class_ids) or cam_top_k
+        head = self.require_cam() if want_cams else None
         timing: dict[str, float] = {}
         started = time.perf_counter()
-        batch = preprocess.to_tensor(list(images))
+        batch = self.preprocessor.to_tensor(list(images))
         timing["preprocess"] = (time.perf_counter() - started) * 1e3
 
         started = time.perf_counter()
-        want_cams = bool(cam_class_ids) or cam_top_k
-        scores, class_maps = self.run(batch, with_class_maps=want_cams)
+        scores, features = self.forward(batch, with_features=want_cams)
         timing["inference"] = (time.perf_counter() - started) * 1e3
 
         started = time.perf_counter()
-        probabilities = softmax(scores)
+        probabilities = self.probabilities(scores)
         height, width = images[0].shape[:2]
+        geometry = self.preprocessor.geometry(width, height)
         results = []
         for index, probs in enumerate(probabilities):
             # Rank of every class by descending probability (stable on ties).
@@ -221,8 +218,8 @@ class SqueezeNetClassifier:
             if cam_top_k:
                 cam_ids += [s.class_id for s in top if s.class_id not in cam_ids]
             cams = (
-                self.cams_from_maps(class_maps[index], cam_ids, width, height)
-                if class_maps is not None
+                cams_for_image(features[index], head, cam_ids, geometry, cam_max_side)
+                if head is not None and features is not None
                 else []
             )
             results.append(
@@ -275,21 +272,6 @@ class SqueezeNetClassifier:
                 answer.results.extend(batch.results)
         answer.timing_ms = timing
         return answer
-
-    def cams_from_maps(
-        self, class_maps: np.ndarray, class_ids: Sequence[int], width: int, height: int
-    ) -> list[ClassActivationMap]:
-        """CAMs of several classes from one image's [1000, h, w] last-conv map.
-
-        The map before ReLU minus the bias is sum_k w_ck f_k over the fire9
-        features f: the class activation map of Zhou et al. (2016).
-        """
-        cams = []
-        for class_id in class_ids:
-            raw = class_maps[class_id] - self.class_bias[class_id]
-            image, low, high = cam_image(raw, width, height)
-            cams.append(ClassActivationMap(class_id, image, low, high))
-        return cams
 
     def _score(self, class_id: int, probs: np.ndarray, ranks: np.ndarray) -> ClassScore:
         return ClassScore(

@@ -1,4 +1,9 @@
-"""The thin gRPC adapter of the classifier core (proto/ic/v1/classifier.proto)."""
+"""The thin gRPC adapter of the classifier core (proto/ic/v1/classifier.proto).
+
+Each request names a model (empty: the default); the registry answers with the
+loaded model, NOT_FOUND naming the models that exist, or FAILED_PRECONDITION
+with the reason a listed model could not be loaded.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ import grpc
 
 from common.config import replica_name
 from common.images import decode_image
-from ic.v1 import classifier_pb2, classifier_pb2_grpc
-from services.classifier.core import ClassScore, ImageClassification, SqueezeNetClassifier
+from ic.v1 import classifier_pb2, classifier_pb2_grpc, image_pb2
+from services.classifier.cards import InputSpec, ModelCard
+from services.classifier.core import ClassifierModel, ClassScore, ImageClassification
 from services.classifier.edits import edit_from_bytes
-from services.classifier.preprocess import SHORT_SIDE
+from services.classifier.registry import ModelRegistry, UnavailableModel
 
 DEFAULT_TOP_K = 5
 SERVICE_NAME = classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name
@@ -29,60 +35,94 @@ def _fill_result(message: classifier_pb2.ImageResult, result: ImageClassificatio
     message.pinned.extend(_probability_message(s) for s in result.pinned)
     for cam in result.cams:
         height, width = cam.image.shape
-        message.cams.add(
+        entry = message.cams.add(
             class_id=cam.class_id,
             width=width,
             height=height,
             data=cam.image.tobytes(),
             raw_min=cam.raw_min,
             raw_max=cam.raw_max,
-            image_width=width,
-            image_height=height,
+            image_width=cam.image_width,
+            image_height=cam.image_height,
         )
+        if cam.seen is not None:
+            x, y, seen_width, seen_height = cam.seen
+            entry.seen.CopyFrom(image_pb2.MaskRect(x=x, y=y, width=seen_width, height=seen_height))
     if result.probabilities is not None:
         message.probabilities.extend(result.probabilities.tolist())
 
 
-class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
-    """Registered before the model is loaded (so health can answer NOT_SERVING
-    meanwhile); `attach` hands it the loaded core. Calls that arrive before
-    that wait for it within their deadline, then get UNAVAILABLE."""
+def input_message(spec: InputSpec) -> classifier_pb2.ModelInput:
+    message = classifier_pb2.ModelInput(
+        layout=spec.layout,
+        color=spec.color,
+        scale=spec.scale,
+        mean=list(spec.mean),
+        std=list(spec.std),
+    )
+    if spec.size:
+        message.height, message.width = spec.size
+    else:
+        message.short_side = spec.short_side or 0
+    if spec.crop:
+        message.crop_height, message.crop_width = spec.crop
+    return message
 
-    def __init__(self, classifier: SqueezeNetClassifier | None = None) -> None:
+
+def _card_fields(card: ModelCard) -> dict:
+    spec = card.input
+    fixed = spec.fixed_size
+    return {
+        "title": card.title,
+        "licence": card.licence,
+        "outputs": card.outputs,
+        "input": input_message(spec),
+        "input_short_side": spec.short_side or (min(fixed) if fixed else 0),
+        "train_height": spec.trained_at[0],
+        "train_width": spec.trained_at[1],
+    }
+
+
+class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
+    """Registered before the models are loaded (so health can answer NOT_SERVING
+    meanwhile); `attach` hands it the registry. Calls that arrive before that
+    wait for it within their deadline, then get UNAVAILABLE."""
+
+    def __init__(self, registry: ModelRegistry | None = None) -> None:
         self.replica = replica_name()
         self._loaded = threading.Event()
-        if classifier is not None:
-            self.attach(classifier)
+        if registry is not None:
+            self.attach(registry)
 
-    def attach(self, classifier: SqueezeNetClassifier) -> None:
-        self.classifier = classifier
+    def attach(self, registry: ModelRegistry) -> None:
+        self.registry = registry
         self._loaded.set()
 
-    def _wait_for_model(self, context: grpc.ServicerContext) -> None:
+    def _wait_for_models(self, context: grpc.ServicerContext) -> None:
         remaining = context.time_remaining()
         timeout = 30.0 if remaining is None else max(0.0, remaining - 0.05)
         if not self._loaded.wait(timeout):
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the model is still loading")
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the models are still loading")
 
     def Classify(self, request: classifier_pb2.ClassifyRequest, context: grpc.ServicerContext):
-        self._wait_for_model(context)
+        self._wait_for_models(context)
+        model = self.registry.get(request.model)
         started = time.perf_counter()
-        limits = self.classifier.limits
         images = [
-            decode_image(msg, limits, what=f"image {i}") for i, msg in enumerate(request.images)
+            decode_image(msg, model.limits, what=f"image {i}")
+            for i, msg in enumerate(request.images)
         ]
         decode_ms = (time.perf_counter() - started) * 1e3
-        batch = self.classifier.classify(
+        batch = model.classify(
             images,
-            top_k=request.top_k or DEFAULT_TOP_K,
+            top_k=request.top_k or min(DEFAULT_TOP_K, model.num_classes),
             pinned_class_ids=list(request.pinned_class_ids),
             cam_class_ids=list(request.cam_class_ids),
             cam_top_k=request.cam_top_k,
             all_probabilities=request.all_probabilities,
+            cam_max_side=request.cam_max_side,
         )
-        response = classifier_pb2.ClassifyResponse(
-            model=self.classifier.name, served_by=self.replica
-        )
+        response = classifier_pb2.ClassifyResponse(model=model.name, served_by=self.replica)
         for result in batch.results:
             _fill_result(response.results.add(), result)
         response.timing_ms["decode"] = decode_ms
@@ -93,9 +133,10 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
     def ClassifyEdits(
         self, request: classifier_pb2.ClassifyEditsRequest, context: grpc.ServicerContext
     ) -> classifier_pb2.ClassifyEditsResponse:
-        self._wait_for_model(context)
+        self._wait_for_models(context)
+        model = self.registry.get(request.model)
         started = time.perf_counter()
-        base = decode_image(request.base, self.classifier.limits, what="base image")
+        base = decode_image(request.base, model.limits, what="base image")
         height, width = base.shape[:2]
         edits = [
             edit_from_bytes(
@@ -111,16 +152,16 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
             for index, edit in enumerate(request.edits)
         ]
         decode_ms = (time.perf_counter() - started) * 1e3
-        answer = self.classifier.classify_edits(
+        answer = model.classify_edits(
             base,
             edits,
-            top_k=request.top_k or DEFAULT_TOP_K,
+            top_k=request.top_k or min(DEFAULT_TOP_K, model.num_classes),
             pinned_class_ids=list(request.pinned_class_ids),
             all_probabilities=request.all_probabilities,
             include_base=request.include_base,
         )
         response = classifier_pb2.ClassifyEditsResponse(
-            model=self.classifier.name, served_by=self.replica, incremental=answer.incremental
+            model=model.name, served_by=self.replica, incremental=answer.incremental
         )
         if answer.base is not None:
             _fill_result(response.base, answer.base)
@@ -131,25 +172,56 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
         response.timing_ms["total"] = (time.perf_counter() - started) * 1e3
         return response
 
-    def GetModelInfo(self, request, context: grpc.ServicerContext) -> classifier_pb2.ModelInfo:
-        self._wait_for_model(context)
-        classifier = self.classifier
+    def model_info(self, name: str, with_labels: bool) -> classifier_pb2.ModelInfo:
+        """What GetModelInfo and ListModels say of one model, served or not."""
+        registry = self.registry
+        name = name or registry.default_name
+        model = registry.models.get(name)
+        if model is None:
+            entry = registry.unavailable.get(name)
+            if entry is None:
+                registry.get(name)  # raises NotFound naming the models that exist
+            return self._unavailable_info(entry)
+        return self._served_info(model, with_labels)
+
+    def _served_info(self, model: ClassifierModel, with_labels: bool) -> classifier_pb2.ModelInfo:
         return classifier_pb2.ModelInfo(
-            name=classifier.name,
-            labels=classifier.labels,
-            num_classes=classifier.num_classes,
-            input_short_side=SHORT_SIDE,
-            train_height=224,
-            train_width=224,
-            cam=True,
-            max_batch=classifier.max_batch,
-            max_side=classifier.limits.max_side,
-            max_pixels=classifier.limits.max_pixels,
+            name=model.name,
+            labels=model.labels if with_labels else [],
+            num_classes=model.num_classes,
+            cam=model.cam,
+            cam_reason=model.cam_reason,
+            max_batch=model.max_batch,
+            max_side=model.limits.max_side,
+            max_pixels=model.limits.max_pixels,
             served_by=self.replica,
-            title="SqueezeNet 1.1 (ImageNet-1k)",
-            default=True,
+            default=model.name == self.registry.default_name,
             available=True,
-            incremental=False,
-            incremental_reason="every edited image runs through the whole network",
-            max_edits=classifier.max_edits,
+            incremental=model.incremental,
+            incremental_reason="" if model.incremental else model.incremental_reason,
+            max_edits=model.max_edits,
+            **_card_fields(model.card),
+        )
+
+    def _unavailable_info(self, entry: UnavailableModel) -> classifier_pb2.ModelInfo:
+        info = classifier_pb2.ModelInfo(
+            name=entry.name,
+            served_by=self.replica,
+            available=False,
+            unavailable_reason=entry.reason,
+            cam_reason="the model is unavailable",
+        )
+        if entry.card is not None:
+            info.MergeFrom(classifier_pb2.ModelInfo(**_card_fields(entry.card)))
+        return info
+
+    def GetModelInfo(self, request, context: grpc.ServicerContext) -> classifier_pb2.ModelInfo:
+        self._wait_for_models(context)
+        return self.model_info(request.model, with_labels=True)
+
+    def ListModels(self, request, context: grpc.ServicerContext) -> classifier_pb2.ModelList:
+        self._wait_for_models(context)
+        return classifier_pb2.ModelList(
+            models=[self.model_info(name, with_labels=False) for name in self.registry.order],
+            default_model=self.registry.default_name,
         )

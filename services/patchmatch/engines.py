@@ -18,6 +18,7 @@ from services.runtime.inpaint_engine import (
     EngineRegistry,
     EngineStopped,
     InpaintEngine,
+    Reach,
     StopSignal,
 )
 
@@ -44,6 +45,14 @@ class PatchMatchEngine(InpaintEngine):
         for name, value in resolved.items():
             native.PARAMS_BY_NAME[name].check(value)
         return resolved
+
+    def reach(self, params: Mapping[str, float]) -> Reach:
+        # The engine's working region: the hole's box grown by `context` x its
+        # longer side (and the patches reach half a patch beyond). Only when that
+        # region holds too few whole source patches does it take the whole image.
+        return Reach(
+            pixels=int(params["patch_size"]), factor=float(params["context"]), whole_image=False
+        )
 
     def inpaint(
         self,

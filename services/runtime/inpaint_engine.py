@@ -65,6 +65,19 @@ class StopSignal:
         return max(0.0, self.deadline - time.monotonic())
 
 
+@dataclass(frozen=True)
+class Reach:
+    """Which known pixels an engine reads to fill a hole: those within
+    `pixels + factor * (the hole box's longer side)` of the hole's bounding box,
+    or every pixel of the image (`whole_image`). A client with a large image
+    may send only that part round the hole and get the same fill
+    (EngineInfo.reach_px / reach_factor / reads_whole_image)."""
+
+    pixels: int = 0
+    factor: float = 0.0
+    whole_image: bool = True
+
+
 class EngineStopped(Exception):
     """An engine gave up because its StopSignal fired (client gone, deadline passed)."""
 
@@ -81,6 +94,11 @@ class InpaintEngine(ABC):
     def availability(self) -> tuple[bool, str]:
         """(True, "") when the engine can run here, else (False, why not)."""
         return True, ""
+
+    def reach(self, params: Mapping[str, float]) -> Reach:
+        """Which pixels the engine reads with these (resolved) parameters; by
+        default every pixel of the image, the answer that is always true."""
+        return Reach()
 
     @abstractmethod
     def inpaint(

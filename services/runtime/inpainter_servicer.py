@@ -244,6 +244,7 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
         engines = []
         for engine in self.registry.engines():
             available, reason = self.registry.availability(engine)
+            reach = engine.reach(engine.resolve_params({}))
             engines.append(
                 inpainter_pb2.EngineInfo(
                     name=engine.name,
@@ -251,6 +252,11 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
                     available=available,
                     unavailable_reason=reason,
                     randomized=engine.randomized,
+                    # What the engine reads with its default parameters (what
+                    # the gateway asks for): a client may send only that part.
+                    reach_px=reach.pixels,
+                    reach_factor=reach.factor,
+                    reads_whole_image=reach.whole_image,
                     params=[
                         inpainter_pb2.EngineParam(
                             name=param.name,

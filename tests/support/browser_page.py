@@ -78,8 +78,10 @@ def table_probabilities(page, table: str) -> dict[int, float]:
 
 
 def set_brush_size(page, size: int) -> None:
-    page.fill("#brush-size", str(size))
-    page.dispatch_event("#brush-size", "input")
+    """Move the brush slider (without scrolling the page to it, as fill() would)."""
+    page.eval_on_selector(
+        "#brush-size", "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", str(size)
+    )
 
 
 def drag(page, points: list[tuple[float, float]]) -> None:
@@ -128,4 +130,42 @@ def sent_forms(page, path: str) -> list[dict[str, bytes | str]]:
         {k: bytes(v) if isinstance(v, list) else v for k, v in form["parts"].items()}
         for form in forms
         if form["url"].endswith(path)
+    ]
+
+
+def brush_over_the_ball(page, strokes: int = 2) -> None:
+    """Strokes across the soccer ball with a 22 px brush; waits for every edit."""
+    set_brush_size(page, 22)
+    x0, x1 = BALL_CENTRE[0] - 14, BALL_CENTRE[0] + 14
+    for i in range(strokes):
+        y = BALL_CENTRE[1] - 6 + 12 * i / max(1, strokes - 1)
+        drag(page, [(x0, y), (x1, y)])
+    wait_for_edits(page, strokes)
+
+
+def box_in_viewport(page, selector: str) -> dict:
+    """The bounding box of `selector`, checked to lie wholly inside the viewport."""
+    box = page.locator(selector).bounding_box()
+    view = page.viewport_size
+    assert box is not None, f"{selector} is not rendered"
+    inside = (
+        box["x"] >= -0.5
+        and box["y"] >= -0.5
+        and box["x"] + box["width"] <= view["width"] + 0.5
+        and box["y"] + box["height"] <= view["height"] + 0.5
+    )
+    assert inside, f"{selector} at {box} is not inside the {view} viewport"
+    return box
+
+
+def accessibility_violations(page, impacts=("serious", "critical")) -> list[str]:
+    """axe-core's violations of these impacts on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(node["target"]) for node in v["nodes"][:4])
+        for v in results.response["violations"]
+        if v["impact"] in impacts
     ]

@@ -13,10 +13,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import requests
 
@@ -95,16 +95,12 @@ def ensure_base_image() -> str:
 
 
 def stage_build_inputs() -> None:
-    """Put the model and the gallery where the image builds find them (models/,
-    gallery/ in the build context), so nothing is downloaded when a local copy
-    exists: the fetch steps settle on a file, we copy it in if it lies elsewhere."""
-    fetched = run([str(REPO / ".venv/bin/python"), "-m", "services.classifier.fetch_model"])
-    model = Path(fetched.stdout.strip().splitlines()[-1])
-    models_dir = REPO / "models"
-    if model.parent.resolve() != models_dir.resolve():
-        models_dir.mkdir(exist_ok=True)
-        shutil.copyfile(model, models_dir / model.name)
-    run([str(REPO / ".venv/bin/python"), "-m", "tools.fetch_gallery"])
+    """Put the models and the gallery where the image builds find them (models/,
+    gallery/ in the build context), so nothing is downloaded or converted in
+    the build when a local copy exists: the fetch step writes each built-in
+    card's ONNX file into models/."""
+    run([sys.executable, "-m", "services.classifier.fetch_model"])
+    run([sys.executable, "-m", "tools.fetch_gallery"])
 
 
 def compose_env(**overrides: str) -> dict[str, str]:
