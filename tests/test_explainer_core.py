@@ -11,7 +11,7 @@ import pytest
 
 from common.errors import InvalidInput
 from services.explainer import core, grid
-from services.explainer.calls import MESSAGE_OVERHEAD_BYTES, split_batches
+from services.explainer.calls import MESSAGE_OVERHEAD_BYTES, PipelineSettings, split_batches
 
 
 def coverage(rects, width: int, height: int) -> np.ndarray:
@@ -261,3 +261,14 @@ def test_the_product_grid_maps_equal_the_window_by_window_average(size):
     assert subset.rects() == [layout.rects()[i] for i in coarse]
     slow = core.window_mean_map(subset.rects(), values[coarse, 0], *size)
     assert np.allclose(core.layout_mean_maps(subset, values[coarse])[0], slow)
+
+
+def test_batches_and_calls_in_flight_follow_how_the_model_computes_edits():
+    auto = PipelineSettings()
+    full, incremental = auto.for_model(False), auto.for_model(True)
+    assert (full.batch_size, full.classify_in_flight) == (16, 2)
+    assert (incremental.batch_size, incremental.classify_in_flight) == (48, 1)
+    # Never more edits per call than the model takes; what an operator set stays.
+    assert auto.for_model(True, max_edits=20).batch_size == 20
+    chosen = PipelineSettings(batch_size=8, classify_in_flight=3).for_model(True)
+    assert (chosen.batch_size, chosen.classify_in_flight) == (8, 3)

@@ -186,7 +186,10 @@ def test_a_batch_too_large_for_the_byte_limit_is_split_with_the_same_result(
     answers = {}
     for limit in ("33554432", "1048576"):
         with ExplainerProcess(
-            classifier_service.address, backends, IC_EXPLAIN_BATCH_BYTES=limit
+            classifier_service.address,
+            backends,
+            IC_EXPLAIN_BATCH_BYTES=limit,
+            IC_EXPLAIN_BATCH="16",
         ) as explainer:
             answers[limit] = result_of(events(explainer.stub(), panorama, window=128, stride=64))
     wide, narrow = answers["33554432"], answers["1048576"]

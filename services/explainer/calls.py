@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 import numpy as np
@@ -79,32 +79,46 @@ class Deadline:
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    # Windows per ClassifyEdits call: one ONNX Runtime batch when the classifier
-    # runs them in full (8-16 keeps it in cache on the 2-core dev machine).
-    batch_size: int = 16
+    # Windows per ClassifyEdits call and calls in flight at once (all replicas
+    # together); 0 = chosen by how the model computes edits (for_model).
+    batch_size: int = 0
+    classify_in_flight: int = 0
     # ... and at most this many bytes per request (base image and edits).
     batch_bytes: int = 32 * MiB
     # Parallel InpaintMany calls, each over a share of the windows.
     inpaint_streams: int = 2
-    # Classifier calls in flight at once (all replicas together).
-    classify_in_flight: int = 2
 
     @classmethod
     def from_env(cls) -> PipelineSettings:
         settings = cls(
             batch_size=env_int("IC_EXPLAIN_BATCH", cls.batch_size),
+            classify_in_flight=env_int("IC_EXPLAIN_CLASSIFY_IN_FLIGHT", cls.classify_in_flight),
             batch_bytes=env_int("IC_EXPLAIN_BATCH_BYTES", cls.batch_bytes),
             inpaint_streams=env_int("IC_EXPLAIN_INPAINT_STREAMS", cls.inpaint_streams),
-            classify_in_flight=env_int("IC_EXPLAIN_CLASSIFY_IN_FLIGHT", cls.classify_in_flight),
         )
-        if min(settings.batch_size, settings.inpaint_streams, settings.classify_in_flight) < 1:
-            raise SystemExit(
-                "IC_EXPLAIN_BATCH, IC_EXPLAIN_INPAINT_STREAMS and "
-                "IC_EXPLAIN_CLASSIFY_IN_FLIGHT must be at least 1"
-            )
+        if min(settings.batch_size, settings.classify_in_flight) < 0:
+            raise SystemExit("IC_EXPLAIN_BATCH and IC_EXPLAIN_CLASSIFY_IN_FLIGHT must be 0 or more")
+        if settings.inpaint_streams < 1:
+            raise SystemExit("IC_EXPLAIN_INPAINT_STREAMS must be at least 1")
         if settings.batch_bytes < MiB:
             raise SystemExit("IC_EXPLAIN_BATCH_BYTES must be at least 1048576 (1 MiB)")
         return settings
+
+    def for_model(self, incremental: bool, max_edits: int = 0) -> PipelineSettings:
+        """Concrete batch size and calls in flight for a model that computes edits
+        incrementally or in full. In full, ONNX Runtime does nearly all the work
+        with the GIL released: two calls at once use two cores of one replica,
+        and 16 images keep a batch in cache. Incrementally, much of the work is
+        NumPy gathering and scattering small windows: two calls in one process
+        only contend (measured slower), and larger batches let the engine group
+        windows of like reach. With replicas on several machines, set
+        IC_EXPLAIN_CLASSIFY_IN_FLIGHT to their number."""
+        batch = self.batch_size or (48 if incremental else 16)
+        return replace(
+            self,
+            batch_size=min(batch, max_edits or batch),
+            classify_in_flight=self.classify_in_flight or (1 if incremental else 2),
+        )
 
 
 def split_batches(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
@@ -294,10 +294,7 @@ class Explainer:
             coarse = []  # the grid is its own coarse pass: nothing earlier to show
         class_ids = [target.class_id] + [c.class_id for c in competitors]
         p_original = np.array([target.probability] + [c.probability for c in competitors])
-        # Never more edits per call than the model takes.
-        settings = replace(
-            self.settings, batch_size=min(self.settings.batch_size, info.max_edits or 1 << 30)
-        )
+        settings = self.settings.for_model(info.incremental, info.max_edits)
         run = WindowRun(
             self.deps.classifier,
             cursor,

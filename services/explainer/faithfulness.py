@@ -132,7 +132,7 @@ def measure(
         masks,
         [target],
         model,
-        explainer.settings,
+        explainer.settings.for_model(explanation.incremental),
         scope,
         deadline,
         explainer.metadata,
@@ -162,7 +162,7 @@ def measure(
         images,
         [target],
         model,
-        explainer.settings,
+        explainer.settings.for_model(incremental=False),  # whole images: Classify
         scope,
         deadline,
         explainer.metadata,
