@@ -15,7 +15,8 @@ windows, stride 16: 169 windows) of the 227x227 soccer photo, telea:
   incrementally;
 - (c) POST /api/v1/explain end to end, streamed: time to the first preview
   line and to the final answer, with 1 and with 2 classifier replicas
-  (round_robin over both), runs alternated so load changes hit both alike;
+  (round_robin over both, a call in flight for each), runs alternated so load
+  changes hit both alike;
 - the faithfulness table of the gallery photos (services.explainer.faithfulness).
 Targets: (b) at least 1.5x faster than (a) over RPC, (c) under 1 s, and the
 first preview within 0.3x of the final answer's time.
@@ -186,8 +187,12 @@ def main() -> None:
         classifier_service("bench_explain_2") as second,
         ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inpainter,
         ExplainerProcess(first.address, [inpainter.address]) as explainer_one,
+        # Two replicas: a call in flight for each (what IC_EXPLAIN_CLASSIFY_IN_FLIGHT
+        # is for); the one-replica explainer keeps its automatic setting.
         ExplainerProcess(
-            f"ipv4:{first.address},{second.address}", [inpainter.address]
+            f"ipv4:{first.address},{second.address}",
+            [inpainter.address],
+            IC_EXPLAIN_CLASSIFY_IN_FLIGHT="2",
         ) as explainer_two,
         GatewayProcess(
             first.address, [inpainter.address], explainer=explainer_one.address
