@@ -11,6 +11,7 @@ so) instead of being told the name does not exist.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,29 @@ class Engine:
     address: str
     params: tuple = ()
     randomized: bool = False
+    # What the engine reads round a hole (EngineInfo): a client may send only that.
+    reach_px: int = 0
+    reach_factor: float = 0.0
+    reads_whole_image: bool = True
+
+    def region_to_send(
+        self, box: tuple[int, int, int, int], width: int, height: int
+    ) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the part of a width x height image this engine needs
+        to fill the hole whose bounding box is `box` (x0, y0, x1, y1)."""
+        # A backend that says nothing of its reach (all fields zero: an engine
+        # with no reach could not fill anything) gets the whole image.
+        unknown = self.reach_px == 0 and self.reach_factor == 0
+        if self.reads_whole_image or unknown:
+            return 0, 0, width, height
+        x0, y0, x1, y1 = box
+        margin = self.reach_px + math.ceil(self.reach_factor * max(x1 - x0, y1 - y0))
+        return (
+            max(0, x0 - margin),
+            max(0, y0 - margin),
+            min(width, x1 + margin),
+            min(height, y1 + margin),
+        )
 
 
 @dataclass
@@ -145,6 +169,9 @@ class BackendRegistry:
             except Exception:  # never let the refresher die
                 log.exception("backend refresh failed")
 
+    def engine(self, name: str) -> Engine | None:
+        return next((e for e in self.engines() if e.name == name), None)
+
     def engines(self) -> list[Engine]:
         """Every engine ever seen, in address order; `available` means usable now."""
         self.ensure_started()
@@ -175,6 +202,9 @@ class BackendRegistry:
                         for p in info.params
                     ),
                     randomized=info.randomized,
+                    reach_px=info.reach_px,
+                    reach_factor=info.reach_factor,
+                    reads_whole_image=info.reads_whole_image,
                 )
                 # The same engine on two addresses: it is available if either is.
                 if info.name not in seen or (engine.available and not seen[info.name].available):

@@ -1,5 +1,7 @@
 """ClassifyEdits over gRPC: one base image and many edited rectangles, each
-answered exactly as Classify answers the edited image sent whole."""
+answered as Classify answers the edited image sent whole (SqueezeNet computes
+them incrementally: equal up to float rounding, within 1e-4; see also
+test_classifier_incremental_service.py)."""
 
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ def test_each_edit_is_answered_as_the_edited_image_itself(stub, photo_rgb):
             timeout=30,
         ).results[0]
         assert [c.class_id for c in result.top] == [c.class_id for c in whole.top]
-        assert result.pinned[0].probability == pytest.approx(whole.pinned[0].probability, abs=1e-6)
+        assert result.pinned[0].probability == pytest.approx(whole.pinned[0].probability, abs=1e-4)
     # Removing the ball costs "soccer ball" most of its probability; a corner does not.
     ball_gone, corner_gone = reply.results[0].pinned[0], reply.results[1].pinned[0]
     assert ball_gone.probability < 0.5 * reply.base.top[0].probability < corner_gone.probability
@@ -78,7 +80,7 @@ def test_more_edits_than_a_batch_keep_their_order(stub, photo_rgb):
         classifier_pb2.ClassifyRequest(images=[raw_image(last)], all_probabilities=True),
         timeout=30,
     ).results[0]
-    np.testing.assert_allclose(reply.results[-1].probabilities, whole.probabilities, atol=1e-6)
+    np.testing.assert_allclose(reply.results[-1].probabilities, whole.probabilities, atol=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -110,4 +112,4 @@ def test_bad_edits_are_invalid_argument(stub, photo_rgb, edits, message):
 def test_model_info_says_how_edits_are_computed(stub):
     info = stub.GetModelInfo(classifier_pb2.GetModelInfoRequest(), timeout=10)
     assert info.max_edits == 1024
-    assert info.incremental is False and info.incremental_reason
+    assert info.incremental is True and info.incremental_reason == ""

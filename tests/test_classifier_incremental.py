@@ -12,16 +12,13 @@ import onnxruntime as ort
 import pytest
 
 from common.errors import InvalidInput
-from services.classifier import preprocess
 from services.classifier.edits import ImageEdit
-from services.classifier.incremental import (
-    IncrementalEngine,
-    InputGeometry,
-    edit_patches,
-)
+from services.classifier.incremental import ActivationCache, IncrementalEngine, edit_patches
 from services.classifier.incremental.steps import input_reach, propagate
-from services.classifier.model_graph import prepare_model
+from services.classifier.model_graph import PreparedModel, prepare_model
+from services.classifier.preprocess import Preprocessor
 from services.explainer.grid import WindowGrid, axis_positions, default_stride, default_window
+from tests.support.served_models import EFFICIENTNET, SQUEEZENET, builtin_card
 from tests.support.synthetic_models import (
     broadcast_add,
     efficientnet_like,
@@ -57,30 +54,45 @@ def session(model: onnx.ModelProto) -> ort.InferenceSession:
     )
 
 
+# SqueezeNet 1.1's card: shorter side to 256, nothing cropped, NCHW.
+SQUEEZENET_INPUT = Preprocessor(builtin_card(SQUEEZENET).input)
+
+
+def served_graph(name: str, onnx_path=None) -> PreparedModel:
+    """The graph as the classifier serves it (its card's rewrites; the CAM
+    features a second output the engine leaves aside)."""
+    card = builtin_card(name, onnx_path)
+    return prepare_model(card.onnx, card.input, card.max_pool_ceil)
+
+
+def engine_of(prepared: PreparedModel, threads: int = 1, **options) -> IncrementalEngine:
+    return IncrementalEngine(
+        prepared.model, prepared.input.name, prepared.scores_output, threads, **options
+    )
+
+
 @pytest.fixture(scope="module")
 def squeezenet(model_path):
-    prepared = prepare_model(model_path)
-    engine = IncrementalEngine(prepared.model, prepared.input_name, prepared.scores_output)
+    prepared = served_graph(SQUEEZENET, model_path)
     full = session(prepared.model)
 
     def full_scores(batch: np.ndarray) -> np.ndarray:
         return np.concatenate(
             [
-                full.run([prepared.scores_output], {prepared.input_name: batch[i : i + 16]})[0]
+                full.run([prepared.scores_output], {prepared.input.name: batch[i : i + 16]})[0]
                 for i in range(0, len(batch), 16)
             ]
         )
 
-    return engine, full_scores
+    return engine_of(prepared), full_scores
 
 
 def to_tensor(rgb: np.ndarray) -> np.ndarray:
-    return preprocess.to_tensor([rgb])
+    return SQUEEZENET_INPUT(rgb)
 
 
-def geometry_of(rgb: np.ndarray) -> InputGeometry:
-    height, width = rgb.shape[:2]
-    return InputGeometry((width, height), preprocess.network_size(width, height))
+def geometry_of(rgb: np.ndarray):
+    return SQUEEZENET_INPUT.geometry(rgb.shape[1], rgb.shape[0])
 
 
 def telea_edits(rgb: np.ndarray, rects) -> list[tuple[int, int, np.ndarray]]:
@@ -276,27 +288,21 @@ def test_synthetic_graphs_equal_full_inference(build):
     assert np.abs(got - np.stack(expected)).max() <= 1e-4 * max(1.0, np.abs(expected).max())
 
 
-def lite0_preprocess(rgb: np.ndarray) -> np.ndarray:
-    """EfficientNet-Lite0's card: shorter side to 256, centre crop 224, (x - 127) / 128."""
-    resized = preprocess.resize_for_network(rgb, 256)
-    height, width = resized.shape[:2]
-    top, left = (height - 224) // 2, (width - 224) // 2
-    crop = resized[top : top + 224, left : left + 224].astype(np.float32)
-    return np.ascontiguousarray(((crop - 127.0) / 128.0).transpose(2, 0, 1)[None])
-
-
 @pytest.fixture(scope="module")
-def lite0(tmp_path_factory):
-    from services.classifier.converters.efficientnet_lite import build_efficientnet_lite0
-
-    path = build_efficientnet_lite0(tmp_path_factory.mktemp("lite0") / "efficientnet-lite0.onnx")
-    return onnx.load(str(path))
+def lite0():
+    """EfficientNet-Lite0 as served (the file `make model` builds) and its card's
+    preprocessing: shorter side to 256, centre crop 224x224, (x - 127) / 128."""
+    card = builtin_card(EFFICIENTNET)
+    if not card.onnx.exists():
+        pytest.fail(f"{card.onnx} is missing: run `make model`")
+    return served_graph(EFFICIENTNET), Preprocessor(card.input)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("photo", ["lighthouse", "hockey"])
 def test_efficientnet_lite0_equals_full_inference(photo, lite0, photo_rgb):
-    engine = IncrementalEngine(lite0, "input", "logits")
+    prepared, lite0_input = lite0
+    engine = engine_of(prepared)
     assert engine.supported, engine.reason
     rgb = photo_rgb(photo)
     grid = [
@@ -304,18 +310,19 @@ def test_efficientnet_lite0_equals_full_inference(photo, lite0, photo_rgb):
     ]
     # Two strips the centre crop hides: they change nothing the network sees.
     edits = telea_edits(rgb, [*grid, (0, 0, 10, 227), (220, 30, 7, 100)])
-    geometry = InputGeometry.centre_crop((227, 227), (256, 256), (224, 224))
-    patches = edit_patches(rgb, edits, geometry, lite0_preprocess)
+    geometry = lite0_input.geometry(227, 227)
+    assert (geometry.resized_width, geometry.crop) == (256, (16, 16, 224, 224))
+    patches = edit_patches(rgb, edits, geometry, lite0_input)
     assert patches[-1] is None and patches[-2] is None
-    got = engine.run(engine.prepare(lite0_preprocess(rgb)), patches)
-    full = session(lite0)
+    got = engine.run(engine.prepare(lite0_input(rgb)), patches)
+    full = session(prepared.model)
     expected = []
     for start in range(0, len(edits), 16):
-        batch = [lite0_preprocess(with_edit(rgb, e))[0] for e in edits[start : start + 16]]
-        expected.append(full.run(["logits"], {"input": np.stack(batch)})[0])
+        batch = lite0_input.to_tensor([with_edit(rgb, e) for e in edits[start : start + 16]])
+        expected.append(full.run([prepared.scores_output], {prepared.input.name: batch})[0])
     expected = np.concatenate(expected)
     assert max_probability_difference(got, expected) <= TOLERANCE
-    assert np.array_equal(got[-1], engine.prepare(lite0_preprocess(rgb)).output)
+    assert np.array_equal(got[-1], engine.prepare(lite0_input(rgb)).output)
 
 
 def test_unsupported_operator_falls_back_to_full_inference():
@@ -336,8 +343,7 @@ def test_unsupported_operator_falls_back_to_full_inference():
 
 def test_two_threads_give_the_same_probabilities(model_path, photo_rgb, squeezenet):
     _, full_scores = squeezenet
-    prepared = prepare_model(model_path)
-    engine = IncrementalEngine(prepared.model, prepared.input_name, prepared.scores_output, 2)
+    engine = engine_of(served_graph(SQUEEZENET, model_path), threads=2)
     rgb = photo_rgb("baseball")
     edits = telea_edits(rgb, [(0, 0, 48, 48), (96, 96, 48, 48), (179, 32, 48, 48)])
     got, expected = incremental(engine, rgb, edits), full_inference(rgb, edits, full_scores)
@@ -406,8 +412,7 @@ def test_bad_base_inputs_are_refused(squeezenet):
 
 
 def test_warm_up_builds_the_tails_and_leaves_the_cache_alone(model_path):
-    prepared = prepare_model(model_path)
-    engine = IncrementalEngine(prepared.model, prepared.input_name, prepared.scores_output)
+    engine = engine_of(served_graph(SQUEEZENET, model_path))
     engine.warm_up(256, 256)
     assert len(engine.tails._sessions) >= 1 and len(engine.cache) == 0
 
@@ -420,3 +425,19 @@ def test_base_activations_are_cached_by_content(squeezenet, photo_rgb):
     assert engine.prepare(tensor.copy()) is first
     assert engine.cache.hits == hits + 1
     assert engine.prepare(to_tensor(photo_rgb("hockey2"))) is not first
+
+
+def test_engines_sharing_one_cache_keep_their_own_bases(model_path, photo_rgb):
+    """The classifier's models share one cache (IC_INCREMENTAL_CACHE_MB): one
+    model's base is never another's, even for the very same network input."""
+    cache = ActivationCache(256 << 20)
+    prepared = served_graph(SQUEEZENET, model_path)
+    one, two = engine_of(prepared, cache=cache), engine_of(prepared, cache=cache)
+    tensor = to_tensor(photo_rgb("hockey"))
+    first, cached = one.prepare_base(tensor)
+    assert not cached
+    second, cached = two.prepare_base(tensor)
+    assert not cached and second is not first
+    again, cached = one.prepare_base(tensor.copy())
+    assert cached and again is first
+    assert len(cache) == 2 and cache.nbytes == first.nbytes + second.nbytes

@@ -4,24 +4,38 @@ bit), and the base-activation cache."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
+
 import numpy as np
 import pytest
-from PIL import Image
 
 from common.errors import InvalidInput
-from services.classifier import preprocess
-from services.classifier.incremental import ActivationCache, InputGeometry, edit_patches
+from services.classifier.cards import InputSpec
+from services.classifier.incremental import ActivationCache, edit_patches
+from services.classifier.preprocess import Preprocessor
+from tests.support.served_models import SQUEEZENET, builtin_card
+
+SQUEEZENET_INPUT = Preprocessor(builtin_card(SQUEEZENET).input)
 
 
 def to_tensor(rgb: np.ndarray) -> np.ndarray:
-    return preprocess.to_tensor([rgb])
+    return SQUEEZENET_INPUT(rgb)
+
+
+def card_input(**fields) -> Preprocessor:
+    """A card's preprocessing: 0..255 values as they are, RGB, channels first."""
+    spec = InputSpec("NCHW", "RGB", 1.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), **fields)
+    return Preprocessor(spec)
+
+
+class Entry:
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
 
 
 def test_activation_cache_evicts_least_recently_used_by_bytes():
-    class Entry:
-        def __init__(self, nbytes):
-            self.nbytes = nbytes
-
     cache = ActivationCache(max_bytes=100)
     cache.put("a", Entry(40))
     cache.put("b", Entry(40))
@@ -33,70 +47,93 @@ def test_activation_cache_evicts_least_recently_used_by_bytes():
     assert cache.get("huge") is None and len(cache) == 2
 
 
-def squash(size: tuple[int, int]):
-    def run(rgb: np.ndarray) -> np.ndarray:
-        image = Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR)
-        return np.asarray(image, np.float32).transpose(2, 0, 1)[None] / 255
+def test_calls_for_one_base_at_once_compute_it_once():
+    """The explainer sends a base's windows in several calls, some at once: the
+    base is computed by one of them and the others wait for it."""
+    cache = ActivationCache(max_bytes=100)
+    release, made = threading.Event(), []
 
-    return run
+    def make() -> Entry:
+        made.append(threading.current_thread().name)
+        release.wait(30)
+        return Entry(10)
+
+    answers = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(cache.get_or_make("base", make)))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    while not made:  # one call is computing it: the others come and wait
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert len(made) == 1 and len(answers) == 4
+    assert len({id(entry) for entry, _ in answers}) == 1
+    assert sorted(was_made for _, was_made in answers) == [False, False, False, True]
+    assert (cache.misses, cache.hits) == (1, 3)
 
 
-def centre_crop(resized: tuple[int, int], crop: tuple[int, int]):
-    def run(rgb: np.ndarray) -> np.ndarray:
-        image = np.asarray(Image.fromarray(rgb).resize(resized, Image.Resampling.BILINEAR))
-        left, top = (resized[0] - crop[0]) // 2, (resized[1] - crop[1]) // 2
-        window = image[top : top + crop[1], left : left + crop[0]]
-        return np.ascontiguousarray(window.astype(np.float32).transpose(2, 0, 1)[None])
+def test_a_failed_computation_is_not_cached_and_the_next_call_tries_again():
+    cache = ActivationCache(max_bytes=100)
 
-    return run
+    def fail() -> Entry:
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        cache.get_or_make("base", fail)
+    entry, made = cache.get_or_make("base", lambda: Entry(10))
+    assert made and cache.get("base") is entry
+    _, made = cache.get_or_make("huge", lambda: Entry(101))
+    assert made and cache.get("huge") is None  # answered, but not kept
 
 
 @pytest.mark.parametrize(
-    ("image_size", "geometry", "run"),
+    ("image_size", "preprocessor", "resized", "crop"),
     [
-        ((227, 227), InputGeometry((227, 227), (256, 256)), to_tensor),  # enlarging, OpenCV
-        ((640, 480), InputGeometry((640, 480), (341, 256)), to_tensor),  # shrinking, antialiased
-        (
-            (300, 200),
-            InputGeometry((300, 200), (224, 224)),
-            squash((224, 224)),
-        ),  # one axis each way
-        (
-            (500, 400),
-            InputGeometry.centre_crop((500, 400), (280, 224), (224, 224)),
-            centre_crop((280, 224), (224, 224)),
-        ),
+        ((227, 227), SQUEEZENET_INPUT, (256, 256), None),  # enlarging, OpenCV
+        ((640, 480), SQUEEZENET_INPUT, (341, 256), None),  # shrinking, antialiased
+        ((300, 200), card_input(size=(224, 224)), (224, 224), None),  # one axis each way
+        ((500, 400), card_input(short_side=224, crop=(224, 224)), (280, 224), (28, 0, 224, 224)),
+        ((200, 500), card_input(size=(256, 256), crop=(224, 200)), (256, 256), (28, 16, 200, 224)),
     ],
-    ids=["enlarge", "shrink", "squash", "centre-crop"],
+    ids=["enlarge", "shrink", "squash", "centre-crop", "squash-and-crop"],
 )
-def test_patches_hold_every_changed_input_value_bit_for_bit(image_size, geometry, run):
-    rng = np.random.default_rng(11)
+def test_patches_hold_every_changed_input_value_bit_for_bit(
+    image_size, preprocessor, resized, crop
+):
     width, height = image_size
+    geometry = preprocessor.geometry(width, height)
+    assert (geometry.resized_width, geometry.resized_height) == resized
+    assert geometry.crop == (crop or (0, 0, *resized))
+    rng = np.random.default_rng(11)
     rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    base = run(rgb)
+    base = preprocessor(rgb)
     edits = []
     for _ in range(40):
         w, h = int(rng.integers(1, width // 2)), int(rng.integers(1, height // 2))
         x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
         edits.append((x, y, rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
     edits.append((0, 0, rng.integers(0, 256, (height, 1, 3), dtype=np.uint8)))
-    patches = edit_patches(rgb, edits, geometry, run)
+    patches = edit_patches(rgb, edits, geometry, preprocessor)
     for (x, y, pixels), patch in zip(edits, patches, strict=True):
         edited = rgb.copy()
         edited[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
-        expected = run(edited)[0]
+        expected = preprocessor(edited)[0]
         rebuilt = base[0].copy()
         if patch is not None:
             top, left, values = patch
             rebuilt[:, top : top + values.shape[1], left : left + values.shape[2]] = values
         assert np.array_equal(rebuilt, expected)
     # The crop hides the left column: that edit changes nothing the network sees.
-    assert (patches[-1] is None) == (geometry.crop is not None)
+    assert (patches[-1] is None) == (crop is not None)
 
 
 def test_bad_edits_are_refused():
     rgb = np.zeros((20, 30, 3), np.uint8)
-    geometry = InputGeometry((30, 20), (384, 256))
+    geometry = SQUEEZENET_INPUT.geometry(30, 20)
     cases = [
         (
             (25, 0, np.zeros((5, 10, 3), np.uint8)),
@@ -111,4 +148,7 @@ def test_bad_edits_are_refused():
         with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
             edit_patches(rgb, [edit], geometry, to_tensor)
     with pytest.raises(InvalidInput, match="the image is 30x20 but the geometry is for 40x20"):
-        edit_patches(rgb, [], InputGeometry((40, 20), (512, 256)), to_tensor)
+        edit_patches(rgb, [], SQUEEZENET_INPUT.geometry(40, 20), to_tensor)
+    nhwc = Preprocessor(dataclasses.replace(SQUEEZENET_INPUT.spec, layout="NHWC"))
+    with pytest.raises(ValueError, match="channels first"):
+        edit_patches(rgb, [(0, 0, np.ones((2, 2, 3), np.uint8))], geometry, nhwc)

@@ -9,6 +9,10 @@ Configuration (environment):
 - IC_ORT_THREADS: ONNX Runtime intra-op threads per inference (default 1: on a
   2-core machine one thread per inference, two inferences at once, beats two
   threads each); IC_MAX_BATCH, IC_MAX_EDITS, IC_MAX_SIDE, IC_MAX_PIXELS;
+- IC_INCREMENTAL_CACHE_MB: the base images' activations kept for incremental
+  ClassifyEdits, all models together (default 256); IC_INCREMENTAL_MIN_SAVING:
+  the multiply-add saving from which a model uses incremental inference
+  (default 2; services/classifier/incremental_edits.py);
 - the server settings of services.runtime.grpc_server (IC_GRPC_PORT default
   50051, IC_METRICS_PORT default 9101, IC_GRPC_WORKERS default 4).
 
@@ -22,14 +26,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from common.config import env_int, env_str
+from common.config import env_float, env_int, env_str
 from common.images import ImageLimits
 from common.logs import configure_logging
 from ic.v1 import classifier_pb2_grpc
 from services.classifier.card_sources import configured_card_paths
 from services.classifier.cards import ModelCard
-from services.classifier.core import ClassifierModel, ModelSettings
+from services.classifier.core import DEFAULT_MIN_SAVING, ClassifierModel, ModelSettings
 from services.classifier.fetch_model import ensure_card_model
+from services.classifier.incremental import ActivationCache
 from services.classifier.model_graph import DEFAULT_MAX_MODEL_BYTES
 from services.classifier.onnx_model import load_model
 from services.classifier.registry import ModelRegistry
@@ -41,6 +46,13 @@ DEFAULT_MODEL = "squeezenet1.1"
 
 
 def settings_from_env() -> ModelSettings:
+    cache_mb = env_int("IC_INCREMENTAL_CACHE_MB", 256)
+    min_saving = env_float("IC_INCREMENTAL_MIN_SAVING", DEFAULT_MIN_SAVING)
+    if cache_mb < 0 or not min_saving >= 0:
+        raise SystemExit(
+            "IC_INCREMENTAL_CACHE_MB and IC_INCREMENTAL_MIN_SAVING must be 0 or more "
+            f"(got {cache_mb} and {min_saving})"
+        )
     return ModelSettings(
         intra_op_threads=env_int("IC_ORT_THREADS", 1),
         max_batch=env_int("IC_MAX_BATCH", 64),
@@ -50,6 +62,8 @@ def settings_from_env() -> ModelSettings:
             max_pixels=env_int("IC_MAX_PIXELS", 4096 * 4096),
         ),
         max_model_bytes=env_int("IC_MAX_MODEL_BYTES", DEFAULT_MAX_MODEL_BYTES),
+        base_cache=ActivationCache(cache_mb << 20),
+        incremental_min_saving=min_saving,
     )
 
 

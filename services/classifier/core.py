@@ -27,12 +27,20 @@ from services.classifier.cam import ClassActivationMap, cams_for_image
 from services.classifier.cam_head import CamHead
 from services.classifier.cards import ModelCard
 from services.classifier.edits import ImageEdit, edited_batches
+from services.classifier.incremental.cache import ActivationCache
 from services.classifier.model_graph import DEFAULT_MAX_MODEL_BYTES
 from services.classifier.preprocess import Preprocessor
 
 
 class CamUnsupported(InvalidInput):
     """CAMs asked of a model that has none (the reason says why)."""
+
+
+DEFAULT_BASE_CACHE_BYTES = 256 << 20
+# Incremental ClassifyEdits is used by a model whose engine does at most
+# 1 / DEFAULT_MIN_SAVING of full inference's multiply-adds on the reference
+# windows (services/classifier/incremental_edits.py says why 2).
+DEFAULT_MIN_SAVING = 2.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,12 @@ class ModelSettings:
     max_edits: int = 1024
     limits: ImageLimits = field(default_factory=ImageLimits)
     max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    # The base images' activations kept for incremental ClassifyEdits, all
+    # models together (one cache, least recently used out first).
+    base_cache: ActivationCache = field(
+        default_factory=lambda: ActivationCache(DEFAULT_BASE_CACHE_BYTES), compare=False
+    )
+    incremental_min_saving: float = DEFAULT_MIN_SAVING
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,17 @@ class BatchClassification:
 
 
 @dataclass
+class EditScores:
+    """The network's scores for a base image and its edits, computed incrementally."""
+
+    base: np.ndarray  # [classes]
+    edits: np.ndarray  # [edits, classes]
+    # Whether the base image's activations came from the cache (an earlier call).
+    base_cached: bool
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class EditsClassification:
     """One base image and its edits: one result per edit, and the base's own if asked."""
 
@@ -76,6 +101,8 @@ class EditsClassification:
     base: ImageClassification | None = None
     # True when only each edit's projective field was recomputed.
     incremental: bool = False
+    # When incremental: whether the base's activations came from the cache.
+    base_cached: bool = False
     timing_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -120,7 +147,14 @@ class ClassifierModel(ABC):
 
     @property
     def incremental(self) -> bool:
+        """Whether classify_edits computes edits incrementally (when the base allows)."""
         return False
+
+    def edit_scores(self, base: np.ndarray, edits: Sequence[ImageEdit]) -> EditScores | None:
+        """The scores of the base image and of every edit computed incrementally,
+        or None when this model (or this base image) runs the edits in full.
+        A subclass with an incremental engine overrides it."""
+        return None
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """One HxWx3 uint8 image -> its network input [1, ...] (the card's preprocessing)."""
@@ -208,30 +242,34 @@ class ClassifierModel(ABC):
         geometry = self.preprocessor.geometry(width, height)
         results = []
         for index, probs in enumerate(probabilities):
-            # Rank of every class by descending probability (stable on ties).
-            order = np.argsort(-probs, kind="stable")
-            ranks = np.empty(self.num_classes, dtype=np.int64)
-            ranks[order] = np.arange(1, self.num_classes + 1)
-            top = [self._score(int(c), probs, ranks) for c in order[:top_k]]
-            pinned = [self._score(int(c), probs, ranks) for c in pinned_class_ids]
+            result = self._ranked(probs, top_k, pinned_class_ids, all_probabilities)
             cam_ids = list(dict.fromkeys(cam_class_ids))
             if cam_top_k:
-                cam_ids += [s.class_id for s in top if s.class_id not in cam_ids]
-            cams = (
-                cams_for_image(features[index], head, cam_ids, geometry, cam_max_side)
-                if head is not None and features is not None
-                else []
-            )
-            results.append(
-                ImageClassification(
-                    top=top,
-                    pinned=pinned,
-                    cams=cams,
-                    probabilities=probs.astype(np.float32) if all_probabilities else None,
-                )
-            )
+                cam_ids += [s.class_id for s in result.top if s.class_id not in cam_ids]
+            if head is not None and features is not None:
+                result.cams = cams_for_image(features[index], head, cam_ids, geometry, cam_max_side)
+            results.append(result)
         timing["postprocess"] = (time.perf_counter() - started) * 1e3
         return BatchClassification(results=results, timing_ms=timing)
+
+    def _ranked(
+        self,
+        probs: np.ndarray,
+        top_k: int,
+        pinned_class_ids: Sequence[int],
+        all_probabilities: bool,
+    ) -> ImageClassification:
+        """One image's top-k and pinned classes with their ranks (no CAMs)."""
+        # Rank of every class by descending probability (stable on ties).
+        order = np.argsort(-probs, kind="stable")
+        ranks = np.empty(self.num_classes, dtype=np.int64)
+        ranks[order] = np.arange(1, self.num_classes + 1)
+        return ImageClassification(
+            top=[self._score(int(c), probs, ranks) for c in order[:top_k]],
+            pinned=[self._score(int(c), probs, ranks) for c in pinned_class_ids],
+            cams=[],
+            probabilities=probs.astype(np.float32) if all_probabilities else None,
+        )
 
     def classify_edits(
         self,
@@ -244,14 +282,20 @@ class ClassifierModel(ABC):
     ) -> EditsClassification:
         """The classification of every edited image (and of the base, if asked).
 
-        Every edited image runs through the whole network, `max_batch` at a
-        time, so memory stays bounded whatever the number of edits.
+        Incrementally when the model allows it for this base (`edit_scores`),
+        else every edited image runs through the whole network, `max_batch` at
+        a time, so memory stays bounded whatever the number of edits.
         """
         self.validate([base], top_k, pinned_class_ids, ())
         if not edits and not include_base:
             raise InvalidInput("no edits: send at least one (or ask for the base image)")
         if len(edits) > self.max_edits:
             raise InvalidInput(f"{len(edits)} edits in one call; at most {self.max_edits}")
+        scores = self.edit_scores(base, edits)
+        if scores is not None:
+            return self._edits_from_scores(
+                scores, top_k, pinned_class_ids, all_probabilities, include_base
+            )
         options = {
             "top_k": top_k,
             "pinned_class_ids": pinned_class_ids,
@@ -271,6 +315,25 @@ class ClassifierModel(ABC):
             else:
                 answer.results.extend(batch.results)
         answer.timing_ms = timing
+        return answer
+
+    def _edits_from_scores(
+        self,
+        scores: EditScores,
+        top_k: int,
+        pinned_class_ids: Sequence[int],
+        all_probabilities: bool,
+        include_base: bool,
+    ) -> EditsClassification:
+        started = time.perf_counter()
+        options = (top_k, pinned_class_ids, all_probabilities)
+        answer = EditsClassification(results=[], incremental=True, base_cached=scores.base_cached)
+        if include_base:
+            answer.base = self._ranked(self.probabilities(scores.base[None])[0], *options)
+        if len(scores.edits):
+            answer.results = [self._ranked(p, *options) for p in self.probabilities(scores.edits)]
+        answer.timing_ms = dict(scores.timing_ms)
+        answer.timing_ms["postprocess"] = (time.perf_counter() - started) * 1e3
         return answer
 
     def _score(self, class_id: int, probs: np.ndarray, ranks: np.ndarray) -> ClassScore:

@@ -7,17 +7,23 @@ it really does can differ (a Reshape fixed at export, a pool that only fits one
 size), and the trial run turns every such surprise into a clear reason at
 start-up instead of an error on a user's request. It also settles the number of
 classes against the card's labels, and checks the CAM head against the real
-feature map.
+feature map. Last, it builds the model's incremental engine for ClassifyEdits
+and decides whether to use it (services/classifier/incremental_edits.py).
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime as ort
 
 from services.classifier.cam_head import CamHead
 from services.classifier.cards import ModelCard
-from services.classifier.core import ClassifierModel, ModelSettings
+from services.classifier.core import ClassifierModel, EditScores, ModelSettings
+from services.classifier.edits import ImageEdit
+from services.classifier.incremental_edits import IncrementalEdits
 from services.classifier.model_graph import (
     ModelFormatError,
     PreparedModel,
@@ -25,6 +31,8 @@ from services.classifier.model_graph import (
     prepare_model,
 )
 from services.classifier.preprocess import Preprocessor
+
+log = logging.getLogger("classifier")
 
 # The trial image: 4:3, so a "fully convolutional" graph must really take any shape.
 TRIAL_WIDTH, TRIAL_HEIGHT = 320, 240
@@ -58,6 +66,19 @@ class OnnxModel(ClassifierModel):
         self.session = session
         self.input_name = prepared.input.name
         self.scores_output = prepared.scores_output
+        self.incremental_edits = _incremental_edits(card.name, prepared, preprocessor, settings)
+        self.incremental_reason = self.incremental_edits.reason
+
+    @property
+    def incremental(self) -> bool:
+        return self.incremental_edits.enabled
+
+    def edit_scores(self, base: np.ndarray, edits: Sequence[ImageEdit]) -> EditScores | None:
+        return self.incremental_edits.scores(base, edits, self.max_batch)
+
+    def warm_up(self) -> None:
+        super().warm_up()
+        self.incremental_edits.warm_up()
 
     def forward(
         self, batch: np.ndarray, with_features: bool
@@ -67,6 +88,20 @@ class OnnxModel(ClassifierModel):
             outputs.append(self.cam_head.features)
         result = self.session.run(outputs, {self.input_name: batch})
         return result[0], (result[1] if len(result) > 1 else None)
+
+
+def _incremental_edits(
+    name: str, prepared: PreparedModel, preprocessor: Preprocessor, settings: ModelSettings
+) -> IncrementalEdits:
+    """The model's incremental ClassifyEdits; if the engine itself fails on this
+    graph, the model still serves, running its edits in full."""
+    try:
+        return IncrementalEdits.for_model(prepared, preprocessor, settings)
+    except Exception as exc:  # an engine bug must not take a working model down
+        log.exception("incremental engine failed", extra={"model": name})
+        return IncrementalEdits(
+            preprocessor, None, f"the incremental engine failed on this graph: {exc}"
+        )
 
 
 def _trial_run(

@@ -11,6 +11,7 @@ import threading
 import time
 
 import grpc
+from prometheus_client import Counter
 
 from common.config import replica_name
 from common.images import decode_image
@@ -22,6 +23,18 @@ from services.classifier.registry import ModelRegistry, UnavailableModel
 
 DEFAULT_TOP_K = 5
 SERVICE_NAME = classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name
+
+EDITS_COMPUTED = Counter(
+    "ic_classifier_edits_total",
+    "Edited images classified by ClassifyEdits, by model and how: incremental or full.",
+    ["model", "mode"],
+)
+EDIT_BASES = Counter(
+    "ic_classifier_edit_bases_total",
+    "Base images of incremental ClassifyEdits calls: activations computed, or reused from "
+    "the cache (IC_INCREMENTAL_CACHE_MB).",
+    ["model", "source"],
+)
 
 
 def _probability_message(score: ClassScore) -> classifier_pb2.ClassProbability:
@@ -160,6 +173,10 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
             all_probabilities=request.all_probabilities,
             include_base=request.include_base,
         )
+        mode = "incremental" if answer.incremental else "full"
+        EDITS_COMPUTED.labels(model.name, mode).inc(len(answer.results))
+        if answer.incremental:
+            EDIT_BASES.labels(model.name, "cache" if answer.base_cached else "computed").inc()
         response = classifier_pb2.ClassifyEditsResponse(
             model=model.name, served_by=self.replica, incremental=answer.incremental
         )

@@ -5,72 +5,50 @@ network input it changes the rectangle mapped through the resize, widened by
 the resize filter's support (a destination pixel blends the source pixels
 within `support` of its centre, in source pixels when enlarging and scaled by
 the shrink factor when shrinking, as antialiased resizing does), then shifted
-by the crop; an edit outside the crop changes nothing. The patch's values are
-taken from the real preprocessing of the edited image, so they are
-bit-identical to what full inference would see.
+by the crop; an edit outside the crop changes nothing. Where the image goes is
+the card's `Geometry` (services/classifier/preprocess.py). The patch's values
+are taken from the real preprocessing of the edited image, so they are
+bit-identical to what full inference sees.
+
+The engine works on channels-first ([1, C, H, W]) network inputs: a card whose
+layout is NHWC never gets here (the classifier runs its edits in full).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from common.errors import InvalidInput
+from services.classifier.preprocess import Geometry
 
 # An edit: (x, y, new pixels [h, w, 3] uint8) in the request image's pixels, or
 # anything with those as attributes x, y and rgb (services.classifier.edits.ImageEdit).
 ImageEdit = tuple[int, int, np.ndarray] | Any
 Preprocess = Callable[[np.ndarray], np.ndarray]  # HxWx3 uint8 -> float32 [1, C, H, W]
+Patch = tuple[int, int, np.ndarray] | None
 
+# Bilinear resizing (preprocess.resize, both libraries): one source pixel each
+# side of a destination pixel's centre, times the shrink factor when shrinking.
 BILINEAR_SUPPORT = 1.0
 
 
-@dataclass(frozen=True)
-class InputGeometry:
-    """Where the request image's pixels land in the network input: resized from
-    `image_size` to `resized_size` ((width, height) both) with a filter of
-    `support` source pixels, then the window `crop` (left, top, width, height)
-    of the resized image is the network input (None: all of it)."""
-
-    image_size: tuple[int, int]
-    resized_size: tuple[int, int]
-    crop: tuple[int, int, int, int] | None = None
-    support: float = BILINEAR_SUPPORT
-
-    @classmethod
-    def centre_crop(
-        cls,
-        image_size: tuple[int, int],
-        resized_size: tuple[int, int],
-        crop_size: tuple[int, int],
-        support: float = BILINEAR_SUPPORT,
-    ) -> InputGeometry:
-        left = (resized_size[0] - crop_size[0]) // 2
-        top = (resized_size[1] - crop_size[1]) // 2
-        return cls(image_size, resized_size, (left, top, *crop_size), support)
-
-    @property
-    def network_size(self) -> tuple[int, int]:
-        return (self.crop[2], self.crop[3]) if self.crop else self.resized_size
-
-    def network_rect(
-        self, x: int, y: int, width: int, height: int
-    ) -> tuple[int, int, int, int] | None:
-        """The network-input range (y0, y1, x0, x1) an edit of this image
-        rectangle can change; None when it changes nothing the network sees."""
-        rows = _resized_range(y, y + height, self.image_size[1], self.resized_size[1], self.support)
-        cols = _resized_range(x, x + width, self.image_size[0], self.resized_size[0], self.support)
-        if self.crop is not None:
-            left, top, crop_width, crop_height = self.crop
-            rows = (max(rows[0] - top, 0), min(rows[1] - top, crop_height))
-            cols = (max(cols[0] - left, 0), min(cols[1] - left, crop_width))
-        if rows[0] >= rows[1] or cols[0] >= cols[1]:
-            return None
-        return rows[0], rows[1], cols[0], cols[1]
+def network_rect(
+    geometry: Geometry, x: int, y: int, width: int, height: int, support: float = BILINEAR_SUPPORT
+) -> tuple[int, int, int, int] | None:
+    """The network-input range (y0, y1, x0, x1) an edit of this image rectangle
+    can change; None when it changes nothing the network sees."""
+    rows = _resized_range(y, y + height, geometry.height, geometry.resized_height, support)
+    cols = _resized_range(x, x + width, geometry.width, geometry.resized_width, support)
+    left, top, crop_width, crop_height = geometry.crop
+    rows = (max(rows[0] - top, 0), min(rows[1] - top, crop_height))
+    cols = (max(cols[0] - left, 0), min(cols[1] - left, crop_width))
+    if rows[0] >= rows[1] or cols[0] >= cols[1]:
+        return None
+    return rows[0], rows[1], cols[0], cols[1]
 
 
 def _resized_range(
@@ -94,33 +72,38 @@ def _resized_range(
 def edit_patches(
     base_rgb: np.ndarray,
     edits: Sequence[ImageEdit],
-    geometry: InputGeometry,
+    geometry: Geometry,
     preprocess: Preprocess,
-) -> list[tuple[int, int, np.ndarray] | None]:
+) -> list[Patch]:
     """One patch (y, x, float32 [C, h, w]) per edit for IncrementalEngine.run,
-    None where an edit changes nothing the network sees."""
+    None where an edit changes nothing the network sees. `geometry` is the
+    card's for this image (Preprocessor.geometry) and `preprocess` its
+    preprocessing (a Preprocessor, or any callable giving [1, C, H, W])."""
     height, width = base_rgb.shape[:2]
-    if (width, height) != geometry.image_size:
+    if (width, height) != (geometry.width, geometry.height):
         raise InvalidInput(
             f"the image is {width}x{height} but the geometry is for "
-            f"{geometry.image_size[0]}x{geometry.image_size[1]}"
+            f"{geometry.width}x{geometry.height}"
         )
+    network_width, network_height = geometry.network_size
     edited = base_rgb.copy()
-    patches: list[tuple[int, int, np.ndarray] | None] = []
+    patches: list[Patch] = []
     for index, edit in enumerate(edits):
         x, y, pixels = edit if isinstance(edit, tuple) else (edit.x, edit.y, edit.rgb)
         _check_edit(index, x, y, pixels, width, height)
         rows, cols = pixels.shape[:2]
-        rect = geometry.network_rect(x, y, cols, rows)
+        rect = network_rect(geometry, x, y, cols, rows)
         if rect is None:
             patches.append(None)
             continue
         edited[y : y + rows, x : x + cols] = pixels
         tensor = preprocess(edited)
         edited[y : y + rows, x : x + cols] = base_rgb[y : y + rows, x : x + cols]
-        expected = (geometry.network_size[1], geometry.network_size[0])
-        if tensor.ndim != 4 or tensor.shape[2:] != expected:
-            raise ValueError(f"preprocess gave {tensor.shape}; the geometry says {expected}")
+        if tensor.ndim != 4 or tensor.shape[2:] != (network_height, network_width):
+            raise ValueError(
+                f"preprocess gave {list(tensor.shape)}; the geometry says [1, C, "
+                f"{network_height}, {network_width}] (channels first)"
+            )
         y0, y1, x0, x1 = rect
         patches.append((y0, x0, np.ascontiguousarray(tensor[0, :, y0:y1, x0:x1])))
     return patches

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import onnx
@@ -30,6 +31,9 @@ from services.classifier.incremental.steps import (
 Patch = tuple[int, int, np.ndarray] | None
 
 DEFAULT_CACHE_BYTES = 256 * 2**20
+# Input shapes whose geometry is remembered (a fully convolutional model sees
+# one shape per aspect ratio); the oldest is forgotten beyond this.
+GEOMETRIES_KEPT = 32
 
 
 class IncrementalEngine:
@@ -46,6 +50,7 @@ class IncrementalEngine:
         full_fraction: float = 1.0,
         tolerance: float = 0.1,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        cache: ActivationCache | None = None,
     ) -> None:
         self.plan = GraphPlan(model, input_name, output_name)
         self.threads = threads
@@ -56,7 +61,12 @@ class IncrementalEngine:
         # How much more work than its patches' own a batch may do
         # (see steps.batches_of_like_reach).
         self.tolerance = tolerance
-        self.cache: ActivationCache[BaseActivations] = ActivationCache(cache_bytes)
+        # The base activations: a cache of its own, or one shared by several
+        # engines (the classifier's models), each engine's keys its own.
+        self.cache: ActivationCache[BaseActivations] = (
+            cache if cache is not None else ActivationCache(cache_bytes)
+        )
+        self._cache_scope = f"{id(self):x}:"
         # Per input shape: its geometry, or why it cannot run incrementally.
         self._geometry: dict[tuple[int, ...], Geometry | NotIncremental] = {}
         self._lock = threading.Lock()
@@ -121,9 +131,16 @@ class IncrementalEngine:
             for y in (0, (height - side) // 2, height - side)
             for x in (0, (width - side) // 2, width - side)
         ]
+        with self.scratch():
+            self.run(self.prepare(tensor), patches)
+
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Bases prepared inside stay out of the cache (a private one meanwhile):
+        for trial runs, before the engine serves calls."""
         cache, self.cache = self.cache, ActivationCache(self.cache.max_bytes)
         try:
-            self.run(self.prepare(tensor), patches)
+            yield
         finally:
             self.cache = cache
 
@@ -132,11 +149,17 @@ class IncrementalEngine:
         """The base image's activations (from the cache when this input was seen).
         `base.incremental` says whether run() will be incremental for it, and
         `base.reason` why not (the model, or a shape at this input size)."""
+        return self.prepare_base(tensor)[0]
+
+    def prepare_base(self, tensor: np.ndarray) -> tuple[BaseActivations, bool]:
+        """prepare(), and whether the activations came from the cache. Calls
+        with the same input at the same time compute it once."""
         self._check_input(tensor)
-        key = content_key(tensor)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
+        key = self._cache_scope + content_key(tensor)
+        base, made = self.cache.get_or_make(key, lambda: self._base_of(key, tensor))
+        return base, not made
+
+    def _base_of(self, key: str, tensor: np.ndarray) -> BaseActivations:
         tensor = tensor.copy()  # the cache keeps it: the caller may reuse theirs
         base = None
         if self.supported:
@@ -149,7 +172,6 @@ class IncrementalEngine:
         if base is None:
             output = self._full.run(None, {self.plan.input_name: tensor})[0][0]
             base = BaseActivations(key, tensor, {}, output, None, reason=reason)
-        self.cache.put(key, base)
         return base
 
     def _activations_of(self, key: str, tensor: np.ndarray) -> BaseActivations:
@@ -187,6 +209,8 @@ class IncrementalEngine:
                 raise known
             if known is not None:
                 return known
+            if len(self._geometry) >= GEOMETRIES_KEPT:
+                del self._geometry[next(iter(self._geometry))]
             try:
                 geometry = self._new_geometry(dict(shapes))
             except NotIncremental as exc:
