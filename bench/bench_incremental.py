@@ -89,7 +89,6 @@ from PIL import Image  # noqa: E402
 
 from bench.served_models import MODELS_DIR, classifier_service  # noqa: E402
 from common.images import raw_image  # noqa: E402
-from gateway.explain.core import axis_positions, default_stride, default_window  # noqa: E402
 from ic.v1 import classifier_pb2, classifier_pb2_grpc, image_pb2  # noqa: E402
 from services.classifier.cards import ModelCard, read_card  # noqa: E402
 from services.classifier.fetch_model import ensure_card_model  # noqa: E402
@@ -101,6 +100,7 @@ from services.classifier.incremental import (  # noqa: E402
 from services.classifier.model_graph import PreparedModel, prepare_model  # noqa: E402
 from services.classifier.onnx_model import session_options  # noqa: E402
 from services.classifier.preprocess import Preprocessor  # noqa: E402
+from services.explainer.grid import axis_positions, default_stride, default_window  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO.parent / "shared" / "images"

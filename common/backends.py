@@ -260,7 +260,7 @@ class BackendRegistry:
         """Run `attempt(stub, engine)` on the requested engine, falling back to
         others while services answer "cannot do it now"; 503 if none can."""
         plan = self.plan(requested)
-        wanted = requested or self.default_name()
+        wanted = self.wanted(requested)
         failures: list[str] = []
         for engine, address in plan:
             try:
@@ -269,16 +269,25 @@ class BackendRegistry:
                 if exc.code() not in FALLBACK_CODES:
                     raise ServiceCallFailed(f"inpainting ({engine})", exc) from exc
                 failures.append(f"{engine} at {address.target}: {exc.code().name}")
-                if exc.code() is grpc.StatusCode.UNAVAILABLE:
-                    address.up = False
-                    address.error = f"{exc.code().name}: {exc.details()}"
-                self._wake.set()  # re-read the table soon
+                self.report_failure(address, exc)
                 continue
             return InpaintOutcome(result, engine, engine != wanted, failures)
         raise Unavailable(
             f"no inpainting backend is available for {wanted!r}: "
             + ("; ".join(failures) or "every backend service is down")
         )
+
+    def report_failure(self, address: BackendAddress, exc: grpc.RpcError) -> None:
+        """A call to `address` failed with a fallback code: if the service is
+        unreachable, count it down until the table is re-read (soon)."""
+        if exc.code() is grpc.StatusCode.UNAVAILABLE:
+            address.up = False
+            address.error = f"{exc.code().name}: {exc.details()}"
+        self._wake.set()
+
+    def wanted(self, requested: str | None) -> str:
+        """The engine a request means: the one it names, or the default."""
+        return requested or self.default_name()
 
     def health(self) -> list[tuple[str, bool, str]]:
         """(address, serving?, detail) of every address, by gRPC health."""

@@ -4,6 +4,10 @@ status codes (services/runtime/grpc_server.py), the gateway to HTTP statuses
 
 from __future__ import annotations
 
+# Trailing metadata of a call that failed: whose failure it is (the answering
+# service's name, or the service it called, for an answer passed on).
+ERROR_SOURCE_KEY = "ic-error-source"
+
 
 class InvalidInput(ValueError):
     """The caller sent something we refuse; the message names the problem.
@@ -31,6 +35,10 @@ class NotFound(LookupError):
 
 class Unavailable(RuntimeError):
     """A service the work needs cannot be reached right now (UNAVAILABLE, HTTP 503)."""
+
+
+class Busy(RuntimeError):
+    """A service is doing as much as it is allowed to at once (RESOURCE_EXHAUSTED, HTTP 429)."""
 
 
 class ServiceCallFailed(RuntimeError):

@@ -108,7 +108,8 @@ def models():
 def info():
     config = current_app.config["IC"]
     model = require_model_info()
-    registry = clients().backends
+    current = clients()
+    registry = current.backends
     default = registry.default_name()
     return {
         "version": __version__,
@@ -134,6 +135,7 @@ def info():
             }
             for engine in registry.engines()
         ],
+        "explain": explain_availability(current.explainer),
         "limits": {
             "max_upload_bytes": config.max_upload_bytes,
             "max_pixels": config.max_pixels,
@@ -143,6 +145,18 @@ def info():
             "cam_max_side": config.cam_max_side,
         },
         "served_by": {"gateway": replica_name(), "classifier": model.served_by},
+    }
+
+
+def explain_availability(explainer) -> dict:
+    """Whether /api/v1/explain can work now: the explainer's health (the page
+    disables its Explain panel with the reason when it cannot)."""
+    serving, status = explainer.health()
+    if serving:
+        return {"available": True, "reason": ""}
+    return {
+        "available": False,
+        "reason": f"the explainer service is unavailable ({explainer.target}: {status})",
     }
 
 

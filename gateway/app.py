@@ -6,8 +6,8 @@ replaces it. No gRPC channel is opened here: `gateway.clients.clients()`
 opens them on first use in the serving process (after gunicorn's fork).
 
 Blueprints such as gateway/explain/ reuse what is set up here:
-`gateway.clients.clients()` for the classifier client and the backend
-registry, `current_app.config["IC"]` for the configuration and limits,
+`gateway.clients.clients()` for the gRPC clients (classifier, backend
+registry, explainer), `current_app.config["IC"]` for the configuration and limits,
 `gateway.forms` for parsing parts, `gateway.openapi.openapi_document(app)` to
 describe their endpoints, and the error handlers for their failures.
 """

@@ -1,7 +1,8 @@
 """The gateway's clients of the gRPC services, shared by every blueprint.
 
 `clients(app)` (or `current_app.extensions["ic"]`) returns the `Clients` of
-this process: the classifier client and the inpainting backend registry. They
+this process: the classifier client, the inpainting backend registry and the
+explainer client. They
 are built on first use and rebuilt if the process has forked since, so a
 gunicorn worker never inherits its parent's gRPC channels.
 """
@@ -23,7 +24,14 @@ from common.channels import check_health, open_channel
 from common.logs import request_id_var
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, from_rpc_error, not_found, unavailable
-from ic.v1 import classifier_pb2, classifier_pb2_grpc, segmenter_pb2, segmenter_pb2_grpc
+from ic.v1 import (
+    classifier_pb2,
+    classifier_pb2_grpc,
+    explainer_pb2,
+    explainer_pb2_grpc,
+    segmenter_pb2,
+    segmenter_pb2_grpc,
+)
 
 
 def call_metadata() -> tuple[tuple[str, str], ...]:
@@ -114,6 +122,31 @@ class ClassifierClient:
         self.channel.close()
 
 
+class ExplainerClient:
+    """The Explainer service: explanations are relayed to it as one stream each."""
+
+    SERVICE = "ic.v1.Explainer"
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.target = config.explainer_address
+        self.channel = open_channel(self.target)
+        self.stub = explainer_pb2_grpc.ExplainerStub(self.channel)
+
+    def explain(self, request: explainer_pb2.ExplainRequest):
+        """The stream of one explanation (an iterator with .cancel()); errors
+        surface when it is read."""
+        return self.stub.Explain(
+            request, timeout=self.config.explain_timeout_s, metadata=call_metadata()
+        )
+
+    def health(self) -> tuple[bool, str]:
+        return check_health(self.channel, self.SERVICE, self.config.health_timeout_s)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
 def _names(listing: classifier_pb2.ModelList) -> list[tuple[str, bool]]:
     return [(m.name, m.available) for m in listing.models]
 
@@ -197,6 +230,7 @@ class Clients:
             health_timeout_s=config.health_timeout_s,
             refresh_s=config.backend_refresh_s,
         )
+        self.explainer = ExplainerClient(config)
 
     def close(self) -> None:
         self.side_work.shutdown(wait=False, cancel_futures=True)
@@ -204,6 +238,7 @@ class Clients:
         self.classifier.close()
         self.segmenter.close()
         self.backends.close()
+        self.explainer.close()
 
 
 class ClientsHolder:

@@ -32,6 +32,8 @@ class GatewayConfig:
     # The Segmenter (select tool): the OpenCV inpainting service offers it.
     segmenter_address: str = "dns:///localhost:50052"
     default_backend: str = "telea"
+    # The Explainer service: /api/v1/explain relays to it (nothing else needs it).
+    explainer_address: str = "dns:///localhost:50054"
     gallery_dir: Path = REPO / "gallery"
     frontend_dir: Path = REPO / "frontend"
     max_upload_bytes: int = 10 * MiB
@@ -60,6 +62,8 @@ class GatewayConfig:
     segment_timeout_s: float = 15.0
     info_timeout_s: float = 2.0
     health_timeout_s: float = 1.0
+    # Deadline of a whole explanation stream (the explainer's own work included).
+    explain_timeout_s: float = 120.0
     # How often the engine table is refreshed from every backend's GetInfo.
     backend_refresh_s: float = 5.0
     # Requests per minute per client on the compute endpoints; 0 = no limit.
@@ -89,6 +93,7 @@ class GatewayConfig:
             inpaint_addresses=[grpc_target(a) for a in backends.split(",") if a.strip()],
             segmenter_address=grpc_target(env_str("IC_SEGMENTER_ADDR", default.segmenter_address)),
             default_backend=env_str("IC_DEFAULT_BACKEND", default.default_backend),
+            explainer_address=grpc_target(env_str("IC_EXPLAINER_ADDR", default.explainer_address)),
             gallery_dir=Path(env_str("IC_GALLERY_DIR", str(default.gallery_dir))),
             frontend_dir=Path(env_str("IC_FRONTEND_DIR", str(default.frontend_dir))),
             max_upload_bytes=env_int("IC_MAX_UPLOAD_BYTES", default.max_upload_bytes),
@@ -106,6 +111,7 @@ class GatewayConfig:
             segment_timeout_s=env_float("IC_SEGMENT_TIMEOUT_S", default.segment_timeout_s),
             info_timeout_s=env_float("IC_INFO_TIMEOUT_S", default.info_timeout_s),
             health_timeout_s=env_float("IC_HEALTH_TIMEOUT_S", default.health_timeout_s),
+            explain_timeout_s=env_float("IC_EXPLAIN_TIMEOUT_S", default.explain_timeout_s),
             backend_refresh_s=env_float("IC_BACKEND_REFRESH_S", default.backend_refresh_s),
             rate_limit_per_min=env_int("IC_RATE_LIMIT_PER_MIN", default.rate_limit_per_min),
             rate_limit_burst=env_int("IC_RATE_LIMIT_BURST", default.rate_limit_burst),

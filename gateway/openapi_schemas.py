@@ -174,6 +174,15 @@ SCHEMAS = {
                     },
                 },
             },
+            "explain": {
+                "type": "object",
+                "description": "Whether POST /api/v1/explain can work now (the explainer "
+                "service's health), and why not.",
+                "properties": {
+                    "available": {"type": "boolean"},
+                    "reason": {"type": "string"},
+                },
+            },
             "limits": {
                 "type": "object",
                 "properties": {

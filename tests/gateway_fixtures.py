@@ -19,10 +19,19 @@ from tests.support.processes import ServiceProcess, free_port
 
 
 class GatewayProcess(ServiceProcess):
-    """`python -m gateway` on a free port, ready when /readyz says so."""
+    """`python -m gateway` on a free port, ready when /readyz says so. Without an
+    `explainer` address it points at a port nobody listens on (explain: 503)."""
 
-    def __init__(self, classifier: str, backends: list[str], wait_ready: bool = True, **env):
+    def __init__(
+        self,
+        classifier: str,
+        backends: list[str],
+        wait_ready: bool = True,
+        explainer: str | None = None,
+        **env,
+    ):
         port = free_port()
+        explainer = explainer or f"127.0.0.1:{free_port()}"
         self.url = f"http://127.0.0.1:{port}"
         self._wait_for_readyz = wait_ready
         super().__init__(
@@ -34,6 +43,7 @@ class GatewayProcess(ServiceProcess):
                 "IC_HTTP_PORT": str(port),
                 "IC_CLASSIFIER_ADDR": f"dns:///{classifier}",
                 "IC_INPAINT_BACKENDS": ",".join(f"dns:///{b}" for b in backends),
+                "IC_EXPLAINER_ADDR": f"dns:///{explainer}",
                 # The OpenCV service (the first backend in these tests) offers GrabCut.
                 "IC_SEGMENTER_ADDR": f"dns:///{backends[0]}" if backends else "",
                 "IC_GATEWAY_WORKERS": "1",
@@ -73,11 +83,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str =
 
 
 @pytest.fixture(scope="session")
-def gateway_service(classifier_service, inpainter_service, patchmatch_service, images_dir):
-    """The gateway in front of the session's classifier, inpainter and patchmatch."""
+def gateway_service(
+    classifier_service, inpainter_service, patchmatch_service, explainer_service, images_dir
+):
+    """The gateway in front of the session's classifier, inpainter, patchmatch and explainer."""
     with GatewayProcess(
         classifier_service.address,
         [inpainter_service.address, patchmatch_service.address],
+        explainer=explainer_service.address,
         IC_GALLERY_DIR=str(images_dir),
     ) as proc:
         yield proc

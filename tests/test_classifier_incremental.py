@@ -12,12 +12,12 @@ import onnxruntime as ort
 import pytest
 
 from common.errors import InvalidInput
-from gateway.explain.core import WindowGrid, axis_positions, default_stride, default_window
 from services.classifier.edits import ImageEdit
 from services.classifier.incremental import ActivationCache, IncrementalEngine, edit_patches
 from services.classifier.incremental.steps import input_reach, propagate
 from services.classifier.model_graph import PreparedModel, prepare_model
 from services.classifier.preprocess import Preprocessor
+from services.explainer.grid import WindowGrid, axis_positions, default_stride, default_window
 from tests.support.served_models import EFFICIENTNET, SQUEEZENET, builtin_card
 from tests.support.synthetic_models import (
     broadcast_add,

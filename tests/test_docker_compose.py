@@ -1,4 +1,4 @@
-"""The system under Docker Compose, as a person runs it: the four images built
+"""The system under Docker Compose, as a person runs it: the five images built
 from their Dockerfiles, `up` with docker-compose.yml, every request through the
 gateway's published port.
 
@@ -9,6 +9,7 @@ part); the tests run in order on it: basics, scale-out, faults, tear-down.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import threading
@@ -183,6 +184,31 @@ def test_edit_inpaints_then_classifies(stack, soccer):
     assert set(body["served_by"]) >= {"gateway", "inpainter", "classifier"}
 
 
+def explain(stack, image: bytes, stream: bool = False, **fields) -> requests.Response:
+    return requests.post(
+        f"{stack.url}/api/v1/explain",
+        files={"image": ("photo.jpg", image, "image/jpeg")},
+        data=fields,
+        headers={"Accept": "application/x-ndjson"} if stream else {},
+        timeout=TIMEOUT,
+    )
+
+
+def test_explain_streams_a_preview_then_the_maps(stack, photo_bytes):
+    reply = explain(stack, photo_bytes("soccer"), stream=True)
+    assert reply.status_code == 200, reply.text
+    lines = [json.loads(line) for line in reply.text.splitlines() if line]
+    previews = [line for line in lines if line.get("final") is False]
+    final = lines[-1]
+    assert len(previews) == 1 and previews[0]["windows"] == 25
+    assert final["final"] is True and final["windows"] == 169
+    assert final["target"]["label"] == GALLERY_TOP1["soccer"]
+    assert (final["backend"], final["fallback"]) == ("telea", False)
+    assert final["served_by"]["explainer"]
+    info = requests.get(f"{stack.url}/api/v1/info", timeout=TIMEOUT).json()
+    assert info["explain"] == {"available": True, "reason": ""}
+
+
 def served_by_spread(stack, rgb, mask, want: dict[str, int], timeout=120) -> dict[str, set]:
     """Send edits until `want` distinct replicas of each service answered."""
     seen: dict[str, set] = {service: set() for service in want}
@@ -203,15 +229,25 @@ def test_scaled_replicas_share_the_requests(stack, soccer):
     before = {s: stack.containers(s) for s in ("gateway", "patchmatch")}
     stack.compose(
         "up", "-d", "--no-build", "--no-recreate", "--scale", "classifier=3",
-        "--scale", "inpainter=2", timeout=300,
+        "--scale", "inpainter=2", "--scale", "explainer=2", timeout=300,
     )  # fmt: skip
-    stack.wait_healthy({"classifier": 3, "inpainter": 2})
+    stack.wait_healthy({"classifier": 3, "inpainter": 2, "explainer": 2})
     assert {s: stack.containers(s) for s in before} == before, "scaling touched other services"
     seen = served_by_spread(stack, rgb, mask, {"classifier": 2, "inpainter": 2})
     print(f"replicas that served: {seen}")
     for service in ("classifier", "inpainter"):
         served = {name.split(":")[0] for name in seen[service]}
         assert served <= hosts(stack.containers(service)), (service, served)
+    explainers: set[str] = set()
+
+    def two_explainers_served() -> bool:
+        reply = explain(stack, png(rgb), window="113", stride="57")
+        assert reply.status_code == 200, reply.text
+        explainers.add(reply.json()["served_by"]["explainer"].split(":")[0])
+        return len(explainers) >= 2
+
+    wait_until(two_explainers_served, 120, "both explainer replicas to serve", interval=0.2)
+    assert explainers <= hosts(stack.containers("explainer"))
 
 
 def hosts(container_ids: list[str]) -> set[str]:
@@ -243,6 +279,27 @@ def test_stopping_a_classifier_replica_mid_run_fails_no_request(stack, photo_byt
     after = {one(i) for i in range(12)}
     assert failures == []
     assert after <= hosts(remaining), f"served by {after}, running {hosts(remaining)}"
+
+
+def test_explainer_down_leaves_everything_else_working(stack, soccer, photo_bytes):
+    rgb, mask = soccer
+    others = {s: stack.containers(s) for s in ("gateway", "classifier", "inpainter")}
+    stack.compose("stop", "explainer")
+    reply = explain(stack, photo_bytes("soccer"))
+    assert reply.status_code == 503, reply.text
+    assert "explainer" in reply.json()["error"]["message"]
+    assert requests.get(f"{stack.url}/readyz", timeout=TIMEOUT).status_code == 200
+    assert inpaint(stack, rgb, mask, "telea", endpoint="edit").status_code == 200
+    info = requests.get(f"{stack.url}/api/v1/info", timeout=TIMEOUT).json()
+    assert info["explain"]["available"] is False and "explainer" in info["explain"]["reason"]
+
+    stack.compose("start", "explainer")
+    stack.wait_healthy({"explainer": 2})
+    wait_until(
+        lambda: explain(stack, photo_bytes("soccer"), window="113").status_code == 200,
+        90, "explain to work again", interval=1,
+    )  # fmt: skip
+    assert {s: stack.containers(s) for s in others} == others
 
 
 def test_patchmatch_down_falls_back_then_serves_again(stack, soccer):

@@ -18,9 +18,11 @@ from tests.support.tools import require
 COMPOSE_FILE = REPO / "docker-compose.yml"
 STACK_FILE = REPO / "deploy" / "swarm" / "stack.yml"
 K8S_DIR = REPO / "deploy" / "kubernetes"
-GRPC_SERVICES = {"classifier": 50051, "inpainter": 50052, "patchmatch": 50053}
+GRPC_SERVICES = {"classifier": 50051, "inpainter": 50052, "patchmatch": 50053, "explainer": 50054}
 HEALTH_NAMES = {"classifier": "ic.v1.Classifier", "inpainter": "ic.v1.Inpainter"}
 HEALTH_NAMES["patchmatch"] = "ic.v1.Inpainter"
+HEALTH_NAMES["explainer"] = "ic.v1.Explainer"
+INPAINTING = ("inpainter", "patchmatch")
 # gRPC probes are GA from 1.27; check the oldest supported and the newest schema.
 K8S_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 VARIABLE = re.compile(r"\$\{(IC_[A-Z0-9_]+)(:-([^}]*))?\}")
@@ -47,7 +49,7 @@ def test_every_compose_setting_has_a_default_listed_in_env_example():
 
 def test_compose_file_shape():
     services = load(COMPOSE_FILE)["services"]
-    assert set(services) == {"classifier", "inpainter", "patchmatch", "gateway"}
+    assert set(services) == {"classifier", "inpainter", "patchmatch", "explainer", "gateway"}
     for name, service in services.items():
         assert "container_name" not in service, f"{name}: container_name prevents --scale"
         assert service["read_only"] is True and "/tmp" in service["tmpfs"][0]
@@ -173,7 +175,11 @@ def test_kubernetes_gateway_points_at_the_backend_services():
     deployment = by_kind("Deployment")["gateway"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env = {item["name"]: item.get("value") for item in container["env"]}
-    addresses = [env["IC_CLASSIFIER_ADDR"], *env["IC_INPAINT_BACKENDS"].split(",")]
+    addresses = [
+        env["IC_CLASSIFIER_ADDR"],
+        *env["IC_INPAINT_BACKENDS"].split(","),
+        env["IC_EXPLAINER_ADDR"],
+    ]
     assert [a.removeprefix("dns:///") for a in addresses] == [
         f"{name}:{port}" for name, port in GRPC_SERVICES.items()
     ]
@@ -195,6 +201,82 @@ def test_public_demo_deployments_limit_each_client_but_local_compose_stays_open(
     assert env["IC_PROXY_HOPS"] == "1"
     compose_env = load(COMPOSE_FILE)["services"]["gateway"]["environment"]
     assert variables(compose_env["IC_RATE_LIMIT_PER_MIN"]) == {"IC_RATE_LIMIT_PER_MIN": "0"}
+
+
+def explainer_env(environment) -> dict[str, str]:
+    """name -> value (with ${VAR:-default} read as its default) of an environment
+    given as a Compose mapping or a Kubernetes env list."""
+    if isinstance(environment, list):
+        environment = {item["name"]: item.get("value") for item in environment}
+    values = {}
+    for name, value in environment.items():
+        match = VARIABLE.fullmatch(str(value))
+        values[name] = match.group(3) if match else str(value)
+    return values
+
+
+def test_the_explainer_is_wired_everywhere_but_the_gateway_never_waits_for_it():
+    compose = load(COMPOSE_FILE)["services"]
+    stack = load(STACK_FILE)["services"]
+    (k8s,) = by_kind("Deployment")["explainer"]["spec"]["template"]["spec"]["containers"]
+    for where, environment in (
+        ("compose", compose["explainer"]["environment"]),
+        ("swarm", stack["explainer"]["environment"]),
+        ("kubernetes", k8s["env"]),
+    ):
+        env = explainer_env(environment)
+        # A running explanation holds a handler thread for its whole stream:
+        # health checks must always find another one.
+        assert int(env["IC_GRPC_WORKERS"]) > int(env["IC_EXPLAIN_MAX_CONCURRENT"]), where
+        assert env["IC_CLASSIFIER_ADDR"] == "dns:///classifier:50051", where
+        assert env["IC_INPAINT_BACKENDS"].split(",") == [
+            f"dns:///{name}:{GRPC_SERVICES[name]}" for name in INPAINTING
+        ], where
+    for where, environment in (
+        ("compose", compose["gateway"]["environment"]),
+        ("swarm", stack["gateway"]["environment"]),
+    ):
+        assert explainer_env(environment)["IC_EXPLAINER_ADDR"] == "dns:///explainer:50054", where
+    # The brush does not need the explainer: the gateway starts without it.
+    assert "explainer" not in compose["gateway"]["depends_on"]
+    assert set(compose["explainer"]["depends_on"]) == {"classifier", "inpainter"}
+
+
+def test_the_explainer_image_needs_nothing_beyond_its_requirements():
+    """ic-explainer installs requirements/explainer.txt alone (no model, no
+    OpenCV, no Flask): everything its code imports is there or in the standard library."""
+    import subprocess
+    import sys
+
+    # grpcio looks for grpc_tools (dev only) and goes on without it: as in the image.
+    probe = (
+        "import importlib.abc, sys\n"
+        "class Absent(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'grpc_tools': raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "import services.explainer.__main__, services.explainer.faithfulness\n"
+        "import common.healthcheck\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    installed = {"grpc", "grpc_health", "grpc_reflection", "google", "numpy", "PIL"}
+    installed |= {"prometheus_client", "typing_extensions", "cython_runtime"}
+    installed |= {"ic", "common", "services"}  # the code the Dockerfile copies
+    foreign = {
+        name
+        for name in run.stdout.split()
+        if name not in sys.stdlib_module_names
+        and not name.startswith("_")
+        and name not in installed
+    }
+    assert foreign == set()
+    requirements = (REPO / "requirements" / "explainer.txt").read_text()
+    for package in ("grpcio", "protobuf", "numpy", "pillow", "prometheus-client"):
+        assert re.search(rf"^{package}==", requirements, re.MULTILINE), package
 
 
 def test_the_extra_models_override_mounts_cards_read_only():

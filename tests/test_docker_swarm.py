@@ -74,6 +74,7 @@ def swarm_stack():
         # One task each to start with: this machine has two cores.
         "IC_CLASSIFIER_REPLICAS": "1",
         "IC_INPAINTER_REPLICAS": "1",
+        "IC_EXPLAINER_REPLICAS": "1",
         "IC_GATEWAY_REPLICAS": "1",
         # The stack limits each client as a person at the page would need
         # (test_docker_config checks it); this test polls ten times a second.
@@ -128,7 +129,7 @@ def classify(url: str, photo: bytes) -> requests.Response | None:
 
 def test_stack_serves_and_scales(swarm_stack, photo_bytes):
     name, url = swarm_stack
-    for service in ("classifier", "inpainter", "patchmatch", "gateway"):
+    for service in ("classifier", "inpainter", "patchmatch", "explainer", "gateway"):
         wait_until(
             lambda s=service: replicas(f"{name}_{s}")[0] >= 1, 240, f"{service} task running"
         )
@@ -151,3 +152,19 @@ def test_stack_serves_and_scales(swarm_stack, photo_bytes):
 
     wait_until(two_replicas_served, 120, "both classifier tasks to serve", interval=0.1)
     print(f"swarm classifier tasks that served: {sorted(seen)}")
+
+    def explained() -> dict | None:
+        answer = requests.post(
+            f"{url}/api/v1/explain",
+            files={"image": ("soccer.jpg", photo_bytes("soccer"), "image/jpeg")},
+            data={"window": "113", "stride": "57"},
+            timeout=TIMEOUT,
+        )
+        if answer.status_code == 503:  # the explainer task not in DNS (yet)
+            print(f"swarm: transient 503: {answer.json()['error']['message']}")
+            return None
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    body = wait_until(explained, 120, "an explanation")
+    assert body["windows"] == 9 and body["served_by"]["explainer"]

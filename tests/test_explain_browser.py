@@ -128,3 +128,61 @@ def test_fix_it_for_the_top_class_says_it_already_is(page):
     text = page.inner_text(".explain-fix-text")
     assert "already the top class" in text
     assert "becomes the top class" not in text
+
+
+# Every text the map status shows, in order, with how many overlay pixels are drawn.
+RECORD_STATUS = """() => {
+  window.__mapStates = [];
+  const status = document.getElementById('cam-status');
+  const canvas = document.getElementById('modified-cam');
+  new MutationObserver(() => {
+    const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let opaque = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i]) opaque++;
+    window.__mapStates.push({text: status.textContent, opaque});
+  }).observe(status, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def test_a_preview_map_is_drawn_before_the_final_one(page):
+    choose_gallery_photo(page, "soccer", "Soccer")
+    page.evaluate(RECORD_STATUS)
+    run_explain(page, RUGBY_BALL)
+    states = page.evaluate("window.__mapStates")
+    previews = [i for i, s in enumerate(states) if "(preview)" in s["text"]]
+    finals = [
+        i
+        for i, s in enumerate(states)
+        if s["text"].startswith("Explanation of") and "(preview)" not in s["text"]
+    ]
+    assert previews, f"no preview was drawn: {[s['text'] for s in states]}"
+    assert finals and previews[0] < finals[-1]
+    # The preview is a real map over the image, and the final one replaced it.
+    assert states[previews[0]]["opaque"] > 100
+    assert "(preview)" not in page.text_content("#cam-status")
+    assert "Preview" not in page.text_content("#legend-text")
+
+
+def test_without_the_explainer_the_panel_says_why_and_the_brush_still_works(
+    browser, classifier_service, inpainter_service, images_dir
+):
+    from tests.gateway_fixtures import GatewayProcess
+    from tests.support.browser_page import open_page
+
+    # No explainer at the address the gateway is given.
+    with GatewayProcess(
+        classifier_service.address, [inpainter_service.address], IC_GALLERY_DIR=str(images_dir)
+    ) as gateway:
+        for page in open_page(browser, gateway.url + "/"):
+            choose_gallery_photo(page, "soccer", "Soccer")
+            page.wait_for_function(
+                "() => document.querySelector('.explain-status').textContent"
+                ".includes('Explain is unavailable')",
+                timeout=10_000,
+            )
+            assert page.is_disabled("#explain-run")
+            assert "explainer" in page.inner_text(".explain-status")
+            assert "explainer" in page.get_attribute("#explain-run", "title")
+            # Everything else works: another photo is classified.
+            choose_gallery_photo(page, "lighthouse", "Lighthouse")
+            assert page.is_disabled("#explain-run")

@@ -26,7 +26,7 @@ from tests.support.served_models import byo_classifier, models_dir_for_tests, wr
 
 pytestmark = pytest.mark.slow
 
-SERVICES_WITH_PORTS = ("classifier", "inpainter", "patchmatch")
+SERVICES_WITH_PORTS = ("classifier", "inpainter", "patchmatch", "explainer")
 
 
 class RunLocal:
@@ -144,7 +144,7 @@ def test_everything_comes_up_and_ctrl_c_stops_it_all(start_run_local, tmp_path):
     url = run_local.wait_for(r"ready: open (http://\S+)").group(1)
     assert url == f"http://localhost:{run_local.http_port}/"
     pids = run_local.child_pids()
-    assert set(pids) == {"classifier", "inpainter", "patchmatch", "gateway"}
+    assert set(pids) == {"classifier", "inpainter", "patchmatch", "explainer", "gateway"}
     base = f"http://127.0.0.1:{run_local.http_port}"
     assert requests.get(base + "/readyz", timeout=10).status_code == 200
     assert requests.get(base + "/", timeout=10).status_code == 200
@@ -153,6 +153,10 @@ def test_everything_comes_up_and_ctrl_c_stops_it_all(start_run_local, tmp_path):
     # IC_EXTRA_MODELS reached the classifier: the user's card is served.
     models = requests.get(base + "/api/v1/models", timeout=10).json()["models"]
     assert {"squeezenet1.1", "efficientnet-lite0", "mine"} <= {m["name"] for m in models}
+    wait_until(
+        lambda: requests.get(base + "/api/v1/info", timeout=10).json()["explain"]["available"],
+        what="the explainer",
+    )
 
     run_local.proc.send_signal(signal.SIGINT)
     assert run_local.proc.wait(60) == 0

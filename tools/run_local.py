@@ -1,7 +1,7 @@
 """`make run`: the whole system as local processes, no Docker.
 
 Starts the services of `build_services` (classifier, OpenCV inpainter,
-PatchMatch, gateway: `python -m ...` each, on the conventional ports), waits
+PatchMatch, explainer, gateway: `python -m ...` each, on the conventional ports), waits
 until the gateway's /readyz is green, prints the URL, and on Ctrl-C (or
 SIGTERM) stops them all: SIGTERM to each child, gateway first, then a wait
 (SIGKILL after the grace period).
@@ -13,7 +13,7 @@ times in a row cannot start: if the system cannot work without it
 (classifier, inpainter, gateway) everything is stopped; PatchMatch is
 optional, so it is left down and the gateway falls back to the OpenCV
 engines (and reports patchmatch unavailable), as it does while any restart
-is pending.
+is pending. So is the explainer: without it only /api/v1/explain is unavailable.
 
 The children inherit the environment (IC_MODEL_PATH, IC_LOG_LEVEL, ...); their
 JSON logs go to this terminal.
@@ -149,6 +149,7 @@ def build_services(args: argparse.Namespace) -> list[Service]:
         "IC_CLASSIFIER_ADDR": f"dns:///localhost:{args.classifier_port}",
         "IC_INPAINT_BACKENDS": ",".join(backends),
         "IC_SEGMENTER_ADDR": f"dns:///localhost:{args.inpainter_port}",
+        "IC_EXPLAINER_ADDR": f"dns:///localhost:{args.explainer_port}",
     }
     table = [
         Service("classifier", "services.classifier", grpc_env(args.classifier_port, 9101)),
@@ -157,6 +158,16 @@ def build_services(args: argparse.Namespace) -> list[Service]:
             "patchmatch",
             "services.patchmatch",
             grpc_env(args.patchmatch_port, 9103),
+            essential=False,
+        ),
+        Service(
+            "explainer",
+            "services.explainer",
+            {
+                **grpc_env(args.explainer_port, 9104),
+                "IC_CLASSIFIER_ADDR": gateway_env["IC_CLASSIFIER_ADDR"],
+                "IC_INPAINT_BACKENDS": ",".join(backends),
+            },
             essential=False,
         ),
         Service("gateway", "gateway", gateway_env),
@@ -255,9 +266,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--classifier-port", type=int, default=50051)
     parser.add_argument("--inpainter-port", type=int, default=50052)
     parser.add_argument("--patchmatch-port", type=int, default=50053)
+    parser.add_argument("--explainer-port", type=int, default=50054)
     parser.add_argument("--no-patchmatch", action="store_true", help="OpenCV engines only")
     parser.add_argument(
-        "--no-metrics", dest="metrics", action="store_false", help="no /metrics ports 9101-9103"
+        "--no-metrics", dest="metrics", action="store_false", help="no /metrics ports 9101-9104"
     )
     parser.add_argument(
         "--restart-delay",

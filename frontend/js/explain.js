@@ -40,6 +40,7 @@ class ExplainPanel {
     this.answer = null;
     this.canvas = null; // the image the answer explains
     this.fixMask = null;
+    this.unavailable = ''; // why the explainer cannot explain now (/api/v1/info), or ''
     this.target = element('select', { id: 'explain-target' });
     this.other = element('input', { id: 'explain-other', type: 'search', list: 'label-list', placeholder: 'any class…', 'aria-label': 'Another class to explain' });
     this.run = element('button', { class: 'button primary', type: 'button', id: 'explain-run', text: 'Explain' });
@@ -76,9 +77,30 @@ class ExplainPanel {
     this.regionButton.addEventListener('click', () => this.#toggleRegion());
     for (const type of ['pointerenter', 'focus']) this.fixButton.addEventListener(type, () => this.#showRegion(true));
     for (const type of ['pointerleave', 'blur']) this.fixButton.addEventListener(type, () => this.#showRegion(this.#regionPinned()));
-    app.events.addEventListener('image', () => { this.stop(''); this.clear(); this.fillTargets(); });
+    app.events.addEventListener('image', () => { this.stop(''); this.clear(); this.fillTargets(); this.#recheck(); });
     app.events.addEventListener('change', () => { this.fillTargets(); this.markStale(); });
+    this.#setAvailability(app.info);
     this.fillTargets();
+  }
+
+  /** /api/v1/info's `explain`: when the explainer is down, the button says why. */
+  #setAvailability(info) {
+    const explain = info?.explain;
+    const reason = explain && explain.available === false ? (explain.reason || 'the explainer is down') : '';
+    const changed = reason !== this.unavailable;
+    this.unavailable = reason;
+    this.run.title = reason ? `Explain is unavailable: ${reason}` : '';
+    if (reason || changed) this.status.textContent = this.#idleText();
+    this.running(Boolean(this.controller));
+  }
+
+  /** What the status says when nothing runs: why Explain cannot, or nothing. */
+  #idleText() {
+    return this.unavailable ? `Explain is unavailable right now: ${this.unavailable}.` : '';
+  }
+
+  #recheck() {
+    app.api.getInfo().then((info) => this.#setAvailability(info)).catch(() => {});
   }
 
   /** Targets: the current top 5, the followed classes, the original's top 5, and any typed class. */
@@ -103,7 +125,7 @@ class ExplainPanel {
       ...group('Chosen', extra),
     );
     if (seen.has(Number(keep))) this.target.value = String(keep);
-    this.run.disabled = !current || Boolean(this.controller);
+    this.run.disabled = !current || Boolean(this.controller) || Boolean(this.unavailable);
   }
 
   #useOther() {
@@ -123,7 +145,7 @@ class ExplainPanel {
     this.fixMask = null;
     this.extraId = null;
     this.results.hidden = true;
-    this.status.textContent = '';
+    this.status.textContent = this.#idleText();
     this.#setRegionPinned(false);
     app.overlay.clearExplanation();
   }
@@ -141,11 +163,11 @@ class ExplainPanel {
     if (this.controller) this.controller.abort(); // the server cancels its work too
     this.controller = null;
     this.running(false);
-    if (message !== undefined) this.status.textContent = message;
+    if (message !== undefined) this.status.textContent = message || this.#idleText();
   }
 
   running(on) {
-    this.run.disabled = on || !app.history.current;
+    this.run.disabled = on || !app.history.current || Boolean(this.unavailable);
     this.cancel.hidden = !on;
     this.progress.hidden = !on;
   }
@@ -193,6 +215,7 @@ class ExplainPanel {
       if (err.name === 'AbortError') return;
       this.status.textContent = '';
       app.showError(err, 'The explanation failed');
+      if (err.status === 503) this.#recheck(); // the explainer itself may be down
     } finally {
       if (this.controller === controller) { this.controller = null; this.running(false); }
     }

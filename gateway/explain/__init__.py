@@ -1,11 +1,12 @@
-"""Undesirable-pixels explanations (Kang, Jung & Lee 2019): which regions hinder
-the target class, which support it, which make the model see its competitors;
-a fix-it counterfactual and a faithfulness score."""
+"""POST /api/v1/explain: a relay to the Explainer service (services/explainer/),
+and its part of the OpenAPI document. No image science here: the explainer
+computes, the gateway parses the form, relays the stream and turns its events
+into the JSON of API.md."""
 
 
 def init_app(app) -> None:
     """Called by gateway.app.create_app: POST /api/v1/explain and its OpenAPI part."""
-    from gateway.explain import http, openapi
+    from gateway.explain import openapi, relay
 
-    http.install(app)
+    relay.install(app)
     openapi.install(app)

@@ -17,14 +17,19 @@ MAP = {
     "properties": {
         "png": {
             "type": "string",
-            "description": "base64 8-bit grayscale PNG at the request image's size, scaled "
-            "linearly from min (0) to max (255)",
+            "description": "base64 8-bit grayscale PNG at the request image's size (shrunk "
+            "to the explainer's IC_EXPLAIN_MAX_MAP_SIDE for big photos), scaled linearly "
+            "from min (0) to max (255)",
         },
         "min": {"type": "number", "description": "The raw map's minimum, in bits."},
         "max": {"type": "number", "description": "The raw map's maximum, in bits."},
         "unit": {"type": "string", "enum": ["bits"]},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
     },
 }
+
+CLASS_PROBABILITY_LIST = {"type": "array", "items": ref("ExplainCompetitor")}
 
 SCHEMAS = {
     "ExplainMap": MAP,
@@ -59,8 +64,44 @@ SCHEMAS = {
             "stride": {"type": "integer"},
             "width": {"type": "integer"},
             "height": {"type": "integer"},
-            "backend": {"type": "string"},
-            "fallback": {"type": "boolean"},
+            "work_size": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "[width, height] of the copy the windows were inpainted and "
+                "classified on: the photo itself, or for a photo larger than the model's "
+                "input, a copy at that size.",
+            },
+            "backend": {
+                "type": "string",
+                "description": "The engine that filled most windows.",
+            },
+            "fallback": {
+                "type": "boolean",
+                "description": "True when any window was filled by an engine other than the "
+                "one asked for (its service was down, or died during the explanation).",
+            },
+            "backends_used": {
+                "type": "array",
+                "description": "Every engine that filled windows, most windows first.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "backend": {"type": "string"},
+                        "windows": {"type": "integer"},
+                    },
+                },
+            },
+            "incremental": {
+                "type": "boolean",
+                "description": "True when the classifier computed the windows incrementally.",
+            },
+            "classify_calls": {
+                "type": "integer",
+                "description": "ClassifyEdits calls the windows took.",
+            },
+            "pass": {"type": "string", "enum": ["full"]},
+            "final": {"type": "boolean", "enum": [True]},
+            "served_by": {"type": "object", "additionalProperties": {"type": "string"}},
             "laplace": {
                 "type": "object",
                 "description": "Probabilities p are corrected to (p*n+1)/(n+k).",
@@ -76,6 +117,21 @@ SCHEMAS = {
             "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
         },
     },
+    "ExplainPreview": {
+        "type": "object",
+        "description": "Maps of the coarse pass (a subset of the grid's windows), sent as "
+        "soon as they exist: draw them, then replace them with the final object's.",
+        "required": ["pass", "final", "windows", "target", "hinder", "support", "competitors"],
+        "properties": {
+            "pass": {"type": "string", "enum": ["coarse"]},
+            "final": {"type": "boolean", "enum": [False]},
+            "windows": {"type": "integer", "description": "Windows these maps average."},
+            "target": ref("ClassProbability"),
+            "hinder": ref("ExplainMap"),
+            "support": ref("ExplainMap"),
+            "competitors": CLASS_PROBABILITY_LIST,
+        },
+    },
     "ExplainProgress": {
         "type": "object",
         "required": ["done", "total"],
@@ -88,9 +144,10 @@ PATH = {
         "summary": "Undesirable pixels: which regions hinder the target, support it, or "
         "support its competitors (each window inpainted and the image reclassified).",
         "description": "With `Accept: application/x-ndjson` the answer is a stream of "
-        'lines: `{"done": k, "total": n}` progress lines, then the ExplainResult '
-        "(or an Error object if the work failed after the stream began). Closing the "
-        "connection cancels the work.",
+        'lines: `{"done": k, "total": n}` progress lines, an ExplainPreview line with the '
+        "maps of a coarse pass as soon as they exist, then the ExplainResult (or an Error "
+        "object if the work failed after the stream began). Closing the connection cancels "
+        "the work. If the explainer service is down, the answer is 503 naming it.",
         "requestBody": multipart(
             EXPLAIN_PARTS,
             {
@@ -115,6 +172,7 @@ PATH = {
                         "schema": {
                             "oneOf": [
                                 ref("ExplainProgress"),
+                                ref("ExplainPreview"),
                                 ref("ExplainResult"),
                                 ref("Error"),
                             ]

@@ -31,6 +31,8 @@ from grpc_reflection.v1alpha import reflection
 from common.channels import MAX_MESSAGE_BYTES
 from common.config import env_float, env_int, env_str
 from common.errors import (
+    ERROR_SOURCE_KEY,
+    Busy,
     EngineUnavailable,
     InvalidInput,
     NotFound,
@@ -53,9 +55,18 @@ class ServerConfig:
     metrics_port: int
     max_connection_age_s: float
     grace_s: float
+    # Calls still running when a connection reaches its maximum age get this
+    # long before it is closed under them: more than the longest call.
+    connection_age_grace_s: float = 10.0
 
     @classmethod
-    def from_env(cls, default_port: int, default_metrics_port: int, workers: int = 4):
+    def from_env(
+        cls,
+        default_port: int,
+        default_metrics_port: int,
+        workers: int = 4,
+        longest_call_s: float = 10.0,
+    ):
         return cls(
             host=env_str("IC_GRPC_HOST", "[::]"),
             port=env_int("IC_GRPC_PORT", default_port),
@@ -64,6 +75,7 @@ class ServerConfig:
             metrics_port=env_int("IC_METRICS_PORT", default_metrics_port),
             max_connection_age_s=env_float("IC_MAX_CONNECTION_AGE_S", 30.0),
             grace_s=env_float("IC_SHUTDOWN_GRACE_S", 5.0),
+            connection_age_grace_s=env_float("IC_MAX_CONNECTION_AGE_GRACE_S", longest_call_s),
         )
 
 
@@ -76,6 +88,8 @@ def _status_for(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(exc, Unavailable):
         return grpc.StatusCode.UNAVAILABLE
+    if isinstance(exc, Busy):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, ServiceCallFailed) and hasattr(exc.error, "code"):
         # Another service's answer, passed on with its own status.
         return exc.error.code()
@@ -130,6 +144,12 @@ class _ServiceInterceptor(grpc.ServerInterceptor):
         else:
             message = str(exc)
         self._finish(method, start, code)
+        # Whose failure it is: this service's own words, or another service's
+        # answer passed on. A caller relaying it (the gateway in front of the
+        # explainer) can then tell "the explainer is down" from "the explainer
+        # says the classifier is down".
+        source = exc.service if isinstance(exc, ServiceCallFailed) else self.service
+        context.set_trailing_metadata(((ERROR_SOURCE_KEY, source),))
         context.abort(code, message)
 
     def _wrap_unary(self, behaviour: Callable, method: str) -> Callable:
@@ -212,7 +232,7 @@ class GrpcService:
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_connection_age_ms", int(config.max_connection_age_s * 1000)),
-                ("grpc.max_connection_age_grace_ms", 10_000),
+                ("grpc.max_connection_age_grace_ms", int(config.connection_age_grace_s * 1000)),
                 ("grpc.so_reuseport", 0),
             ],
         )

@@ -77,6 +77,33 @@ def _stop_signal_for(context: grpc.ServicerContext) -> StopSignal:
     return stop
 
 
+def mask_box(message: image_pb2.Mask, mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the mask's bounding box; the whole image for an
+    empty mask (nothing removed: the whole image is the answer, unchanged).
+    A rectangle mask is its own box (clipped to the image), found without a scan."""
+    height, width = mask.shape
+    if message.WhichOneof("pixels") == "rect":
+        rect = message.rect
+        return rect.x, rect.y, min(rect.width, width - rect.x), min(rect.height, height - rect.y)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return 0, 0, width, height
+    cols = np.flatnonzero(mask.any(axis=0))
+    top, left = int(rows[0]), int(cols[0])
+    return left, top, int(cols[-1]) - left + 1, int(rows[-1]) - top + 1
+
+
+def _answer_pixels(
+    result: np.ndarray, message: image_pb2.Mask, mask: np.ndarray, crop: bool
+) -> tuple[image_pb2.Image, image_pb2.MaskRect | None]:
+    """The inpainted image, or with crop_to_mask only its mask's box and where it lies."""
+    if not crop:
+        return raw_image(result), None
+    x, y, width, height = mask_box(message, mask)
+    box = image_pb2.MaskRect(x=x, y=y, width=width, height=height)
+    return raw_image(result[y : y + height, x : x + width]), box
+
+
 def _abort_stopped(context: grpc.ServicerContext, stop: StopSignal, engine: str) -> None:
     # gRPC also fires the termination callback (setting stop.event) when the
     # deadline passes, so the deadline is checked first, with some slack: gRPC's
@@ -125,11 +152,13 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
             result = run_engine(engine, image, mask, params, request.seed, stop, what="mask")
         except EngineStopped:
             _abort_stopped(context, stop, engine.name)
+        pixels, box = _answer_pixels(result, request.mask, mask, request.crop_to_mask)
         return inpainter_pb2.InpaintResponse(
-            image=raw_image(result),
+            image=pixels,
             engine=engine.name,
             served_by=self.served_by,
             elapsed_ms=(time.perf_counter() - started) * 1e3,
+            box=box,
         )
 
     def InpaintMany(self, request, context) -> Iterator[inpainter_pb2.InpaintManyResult]:
@@ -148,6 +177,7 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
         for index, message in enumerate(request.masks):
             _precheck_mask(message, width, height, f"masks[{index}]")
         stop = _stop_signal_for(context)
+        crop = request.crop_to_mask
 
         def one(index: int) -> inpainter_pb2.InpaintManyResult:
             started = time.perf_counter()
@@ -159,11 +189,13 @@ class InpainterServicer(inpainter_pb2_grpc.InpainterServicer):
                 result = run_engine(engine, image, mask, params, request.seed, stop, what=what)
             except EngineStopped as exc:  # the call is over; nobody waits for this result
                 raise futures.CancelledError() from exc
+            pixels, box = _answer_pixels(result, request.masks[index], mask, crop)
             return inpainter_pb2.InpaintManyResult(
                 index=index,
-                image=raw_image(result),
+                image=pixels,
                 served_by=self.served_by,
                 elapsed_ms=(time.perf_counter() - started) * 1e3,
+                box=box,
             )
 
         progress = {"started": 0, "sent": 0}

@@ -1,5 +1,5 @@
 """Docker helpers of the container tests: find the engine and Compose, build
-the four images once per session (on the local base image, built here if
+the five images once per session (on the local base image, built here if
 missing), run a Compose project and read its containers' state.
 
 Everything goes through the `docker` CLI (and `docker compose` or
@@ -24,7 +24,7 @@ from tests.support.processes import REPO
 from tests.support.tools import require
 
 INSTALL_HINT = "install Docker Engine + Compose (docker compose v2 or docker-compose v1.29)"
-SERVICES = ("classifier", "inpainter", "patchmatch", "gateway")
+SERVICES = ("classifier", "inpainter", "patchmatch", "explainer", "gateway")
 BASE_IMAGE = os.environ.get("IC_TEST_BASE_IMAGE", "ic-base:bookworm")
 IMAGE_TAG = os.environ.get("IC_TEST_IMAGE_TAG", "test")
 IMAGE_PREFIX = "ic-"
@@ -115,7 +115,7 @@ def compose_env(**overrides: str) -> dict[str, str]:
 
 @functools.cache
 def build_images() -> dict[str, float]:
-    """Build the four images with Compose, once per session -> {image: seconds}."""
+    """Build the five images with Compose, once per session -> {image: seconds}."""
     ensure_base_image()
     stage_build_inputs()
     timings = {}

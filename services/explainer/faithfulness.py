@@ -17,23 +17,24 @@ Two tests, per image, each against baselines of equal area:
    rather than inpainting keeps the 66 images per image cheap and identical
    for every map.
 
-`python -m gateway.explain.faithfulness --images DIR` runs both over a folder
-(talking to the classifier and an inpainter over gRPC) and prints one table;
-the HTTP API adds the same numbers for one image with `faithfulness=true`.
+Both run on the explanation's working copy (the picture the classifier saw).
+`python -m services.explainer.faithfulness --images DIR` runs both over a
+folder (talking to the classifier and the inpainters over gRPC) and prints one
+table; the HTTP API adds the same numbers for one image with `faithfulness=true`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from common.images import ImageLimits, decode_encoded_rgb, raw_image, raw_mask
-from gateway.explain import core
-from gateway.explain.explainer import Explainer, ExplainOptions, Explanation
-from gateway.explain.pipeline import CancelScope, classify_images, window_probabilities
-from ic.v1 import classifier_pb2
+from services.explainer import core
+from services.explainer.calls import CancelScope, Deadline, classify_images
+from services.explainer.explainer import Explainer, ExplainOptions, Explanation, resized
+from services.explainer.windows import BackendCursor, WindowRun
 
 REMOVAL_FRACTIONS = (0.01, 0.02, 0.05, 0.10, 0.20)
 REMOVAL_METHODS = ("hinder", "random", "cam_least")
@@ -89,14 +90,11 @@ def blurred(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(sigma)))
 
 
-def target_cam(explainer: Explainer, rgb: np.ndarray, target: int) -> np.ndarray:
+def target_cam(
+    explainer: Explainer, rgb: np.ndarray, target: int, model: str, deadline: Deadline
+) -> np.ndarray:
     """The target's class activation map, HxW uint8 (255 = most activated)."""
-    response = explainer.classifier.Classify(
-        classifier_pb2.ClassifyRequest(images=[raw_image(rgb)], top_k=1, cam_class_ids=[target]),
-        timeout=explainer.settings.timeout_s,
-        metadata=tuple(explainer.metadata()),
-    )
-    cam = response.results[0].cams[0]
+    cam = explainer.classify(rgb, model, deadline, top_k=1, cams=[target]).cams[0]
     return np.frombuffer(cam.data, dtype=np.uint8).reshape(cam.height, cam.width)
 
 
@@ -104,38 +102,44 @@ def measure(
     explainer: Explainer,
     rgb: np.ndarray,
     explanation: Explanation,
-    inpainter,
-    engine: str,
     scope: CancelScope | None = None,
+    deadline: Deadline | None = None,
     seed: int = 0,
 ) -> ImageFaithfulness:
-    """Both tests for one image and its explanation."""
+    """Both tests for one image (its working copy, `rgb`) and its explanation."""
     scope = scope or CancelScope()
+    deadline = deadline or Deadline.after(300)
     height, width = rgb.shape[:2]
     target = explanation.target.class_id
-    cam = target_cam(explainer, rgb, target).astype(np.float64)
-    block = explanation.grid.stride
+    model = explanation.model
+    cam = target_cam(explainer, rgb, target, model, deadline).astype(np.float64)
+    maps = explanation.maps_at((width, height))
+    # Random regions as coarse as the map's own steps (the stride, at this size).
+    block = max(1, round(explanation.grid.stride * width / explanation.grid.width))
     result = ImageFaithfulness(target, explanation.target.probability)
-    metadata = tuple(explainer.metadata())
 
     removal_scores = {
-        "hinder": explanation.maps.hinder,
+        "hinder": maps.hinder,
         "random": core.random_block_map(width, height, block, seed),
         "cam_least": 255.0 - cam,
     }
     plan = [(m, q) for m in REMOVAL_METHODS for q in REMOVAL_FRACTIONS]
     masks = [raw_mask(core.top_fraction_mask(removal_scores[m], q, seed=seed)) for m, q in plan]
-    removed = window_probabilities(
-        explainer.classifier,
-        inpainter,
+    run = WindowRun(
+        explainer.deps.classifier,
+        BackendCursor(explainer.deps.backends, explanation.engine),
         raw_image(rgb),
         masks,
         [target],
-        engine,
+        model,
+        explainer.settings.for_model(explanation.incremental),
         scope,
-        explainer.settings,
-        metadata=metadata,
+        deadline,
+        explainer.metadata,
     )
+    for _ in run.run():
+        pass
+    removed = run.results
     for i, (method, q) in enumerate(plan):
         p = float(removed.probabilities[i, 0])
         result.removal.setdefault(method, []).append(
@@ -143,7 +147,7 @@ def measure(
         )
 
     ranking = {
-        "support": explanation.maps.support,
+        "support": maps.support,
         "cam": cam,
         "random": core.random_block_map(width, height, block, seed + 1),
     }
@@ -154,7 +158,14 @@ def measure(
         images += [raw_image(np.where(m[..., None], canvas, rgb)) for m in tops]
         images += [raw_image(np.where(m[..., None], rgb, canvas)) for m in tops]
     curves = classify_images(
-        explainer.classifier, images, [target], scope, explainer.settings, metadata
+        explainer.deps.classifier,
+        images,
+        [target],
+        model,
+        explainer.settings.for_model(incremental=False),  # whole images: Classify
+        scope,
+        deadline,
+        explainer.metadata,
     ).probabilities[:, 0]
     steps = len(CURVE_FRACTIONS)
     for k, method in enumerate(CURVE_METHODS):
@@ -223,8 +234,7 @@ def format_table(summary: Summary) -> str:
 def explain_folder(
     explainer: Explainer,
     paths: list,
-    inpainter,
-    engine: str,
+    backend: str | None,
     target_rank: int,
     window: int | None = None,
     stride: int | None = None,
@@ -234,17 +244,12 @@ def explain_folder(
     rows = []
     for path in paths:
         rgb = decode_encoded_rgb(path.read_bytes(), ImageLimits(), what=str(path))
-        _, _, top, _ = explainer.classify_original(raw_image(rgb), None, target_rank)
-        target = top[target_rank - 1].class_id
-        options = ExplainOptions(target=target, window=window, stride=stride)
-        explanation = explainer.explain(rgb, options, inpainter, engine)
-        rows.append(
-            (
-                path.name,
-                explanation,
-                measure(explainer, rgb, explanation, inpainter, engine, seed=seed),
-            )
-        )
+        options = ExplainOptions(window=window, stride=stride, backend=backend)
+        top = explainer.classify(rgb, options.model, Deadline.after(60), top_k=target_rank).top
+        options = replace(options, target=top[target_rank - 1].class_id)
+        explanation = explainer.explanation(rgb, options)
+        work_rgb = resized(rgb, explanation.work_size)
+        rows.append((path.name, explanation, measure(explainer, work_rgb, explanation, seed=seed)))
     return rows
 
 
@@ -253,12 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     import json
     from pathlib import Path
 
-    from common.channels import open_channel
+    from common.channels import grpc_target
     from common.config import env_str
-    from ic.v1 import classifier_pb2_grpc, inpainter_pb2_grpc
+    from services.explainer.clients import Dependencies, DependencySettings
 
     parser = argparse.ArgumentParser(
-        prog="python -m gateway.explain.faithfulness",
+        prog="python -m services.explainer.faithfulness",
         description="Faithfulness of undesirable-pixels maps over a folder of images.",
     )
     parser.add_argument("--images", type=Path, required=True, help="folder of .jpg/.png/.webp")
@@ -269,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--inpainter",
-        default=env_str("IC_INPAINT_BACKENDS", "dns:///localhost:50052").split(",")[0],
-        help="inpainter gRPC address (default the first of $IC_INPAINT_BACKENDS)",
+        default=env_str("IC_INPAINT_BACKENDS", "dns:///localhost:50052"),
+        help="inpainting services, comma-separated (default $IC_INPAINT_BACKENDS)",
     )
     parser.add_argument("--backend", default="telea", help="inpainting engine (default telea)")
     parser.add_argument(
@@ -293,20 +298,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no images in {args.images}")
     if not 1 <= args.target_rank <= 10:
         parser.error("--target-rank must be 1..10")
-    classifier = classifier_pb2_grpc.ClassifierStub(open_channel(args.classifier))
-    inpainter = inpainter_pb2_grpc.InpainterStub(open_channel(args.inpainter))
-    info = classifier.GetModelInfo(classifier_pb2.GetModelInfoRequest(), timeout=30)
-    explainer = Explainer(classifier, info.num_classes)
-    rows = explain_folder(
-        explainer,
-        paths,
-        inpainter,
-        args.backend,
-        args.target_rank,
-        args.window,
-        args.stride,
-        args.seed,
+    deps = Dependencies(
+        DependencySettings(
+            classifier_address=grpc_target(args.classifier),
+            inpaint_addresses=[grpc_target(a) for a in args.inpainter.split(",") if a.strip()],
+            default_backend=args.backend,
+            info_timeout_s=30.0,
+        )
     )
+    try:
+        rows = explain_folder(
+            Explainer(deps),
+            paths,
+            args.backend,
+            args.target_rank,
+            args.window,
+            args.stride,
+            args.seed,
+        )
+    finally:
+        deps.close()
     for name, explanation, _ in rows:
         t = explanation.target
         print(f"{name}: target {t.label!r} (rank {t.rank}, p={t.probability:.4f})")

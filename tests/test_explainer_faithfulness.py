@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from gateway.explain.faithfulness import CURVE_FRACTIONS, auc
+from services.explainer.faithfulness import CURVE_FRACTIONS, auc
 from tests.support.processes import REPO
 
 
@@ -26,7 +26,7 @@ def test_the_command_prints_the_table_and_writes_per_image_results(
     out = tmp_path / "faithfulness.json"
     run = subprocess.run(
         [
-            sys.executable, "-m", "gateway.explain.faithfulness",
+            sys.executable, "-m", "services.explainer.faithfulness",
             "--images", str(folder),
             "--classifier", classifier_service.address,
             "--inpainter", inpainter_service.address,
@@ -46,7 +46,7 @@ def test_the_command_prints_the_table_and_writes_per_image_results(
 
 def test_the_command_refuses_an_empty_folder(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "gateway.explain.faithfulness", "--images", str(tmp_path)],
+        [sys.executable, "-m", "services.explainer.faithfulness", "--images", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode == 2
