@@ -103,10 +103,13 @@ def test_maps_equal_the_brute_force_computation(
         (item.map, raw)
         for item, raw in zip(result.maps.competitors, expected.competitors, strict=True)
     ]
+    # The explainer's windows go through ClassifyEdits, incremental for SqueezeNet:
+    # its probabilities equal full inference's within 1e-4 (4.7e-6 measured),
+    # a few millionths of a bit of log-odds here.
     for message, raw in pairs:
         levels, low, high = core.to_gray8(raw)
-        assert message.min == pytest.approx(low, abs=1e-6)
-        assert message.max == pytest.approx(high, rel=1e-5, abs=1e-6)
+        assert message.min == pytest.approx(low, abs=1e-4)
+        assert message.max == pytest.approx(high, rel=1e-4, abs=1e-4)
         assert np.abs(gray(message).astype(int) - levels.astype(int)).max() <= 1
 
 

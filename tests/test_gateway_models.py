@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import GALLERY_TOP1, classifier_process
+from tests.explainer_fixtures import ExplainerProcess
 from tests.gateway_fixtures import GatewayProcess, png_bytes
 from tests.support.processes import ServiceProcess
 from tests.support.served_models import (
@@ -50,14 +51,18 @@ def extra_cards(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(model_path, extra_cards, images_dir):
-    """Classifier (the built-in cards + IC_EXTRA_MODELS), inpainter and gateway of our own,
+    """Classifier (the built-in cards + IC_EXTRA_MODELS), inpainter, explainer and gateway of our own,
     so their logs show what each request did."""
     extra = ",".join(str(path) for path in extra_cards)
     with (
         classifier_process(model_path, IC_EXTRA_MODELS=extra) as classifier,
         ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inpainter,
+        ExplainerProcess(classifier.address, [inpainter.address]) as explainer,
         GatewayProcess(
-            classifier.address, [inpainter.address], IC_GALLERY_DIR=str(images_dir)
+            classifier.address,
+            [inpainter.address],
+            IC_GALLERY_DIR=str(images_dir),
+            IC_EXPLAINER_ADDR=explainer.address,
         ) as gateway,
     ):
         yield gateway, classifier, inpainter
