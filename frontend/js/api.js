@@ -90,7 +90,9 @@ export function postForm(path, parts, { signal, headers } = {}) {
 
 export const getInfo = (opts) => getJson('info', opts);
 export const getGallery = (opts) => getJson('gallery', opts);
-export const getLabels = (opts) => getJson('labels', opts);
+export const getModels = (opts) => getJson('models', opts);
+/** The labels of `model` (undefined: the server's default model), in class-id order. */
+export const getLabels = (model, opts) => getJson(model ? `labels?model=${encodeURIComponent(model)}` : 'labels', opts);
 
 /** The `cam` part: 'top', 'none', or a list of class ids. */
 function camPart(cam) {
@@ -101,11 +103,12 @@ function camPart(cam) {
 
 /**
  * POST /classify: { image: Blob, topK, classes: [ids], cam: 'top'|'none'|[ids],
- * model } (model undefined: the server's default model).
+ * model, compare } (model undefined: the server's default model; compare: a
+ * second model whose answer comes under `compare`).
  */
-export function classify({ image, topK = 5, classes, cam, model }, opts) {
+export function classify({ image, topK = 5, classes, cam, model, compare }, opts) {
   return postForm('classify', {
-    image, top_k: topK, classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model,
+    image, top_k: topK, classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model, compare,
   }, opts);
 }
 
@@ -114,11 +117,11 @@ export function inpaint({ image, mask, backend }, opts) {
   return postForm('inpaint', { image, mask, backend }, opts);
 }
 
-/** POST /edit: inpaint, then classify the result, in one request. */
-export function edit({ image, mask, backend, topK = 5, classes, cam, model }, opts) {
+/** POST /edit: inpaint, then classify the result (with `compare`: by two models), in one request. */
+export function edit({ image, mask, backend, topK = 5, classes, cam, model, compare }, opts) {
   return postForm('edit', {
     image, mask, backend, top_k: topK,
-    classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model,
+    classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model, compare,
   }, opts);
 }
 

@@ -15,7 +15,8 @@ export class EditRunner extends EventTarget {
   /**
    * @param {{history, backends, spinner, messages, brush, signal: () => AbortSignal,
    *          generation: () => number, pinnedIds: () => number[], camIds: () => number[],
-   *          onFallback: () => void}} deps
+   *          models: () => {model, compare}, onFallback: () => void}} deps
+   * (`models`: the chosen model and the compare one, both answered by each request)
    */
   constructor(deps) {
     super();
@@ -85,7 +86,7 @@ export class EditRunner extends EventTarget {
   async #edit(entry, mask, backend) {
     return api.edit({
       image: entry.blob, mask: await canvasToPng(mask), backend, topK: PINNED_COUNT,
-      classes: this.deps.pinnedIds(), cam: this.deps.camIds(),
+      classes: this.deps.pinnedIds(), cam: this.deps.camIds(), ...this.deps.models(),
     }, { signal: this.deps.signal() });
   }
 
@@ -114,7 +115,7 @@ export class EditRunner extends EventTarget {
     const blob = image instanceof Blob ? image : api.base64ToBlob(image);
     const base64 = image instanceof Blob ? await blobToBase64(image) : image;
     const answer = await spinner.during(api.classify({
-      image: blob, topK: PINNED_COUNT, classes: this.deps.pinnedIds(), cam: this.deps.camIds(),
+      image: blob, topK: PINNED_COUNT, classes: this.deps.pinnedIds(), cam: this.deps.camIds(), ...this.deps.models(),
     }, { signal: this.deps.signal() }), 'Classifying…');
     return this.pushAnswer({ ...answer, image: base64, backend, fallback: false },
       { kind: 'external', note, requested: backend, mask }, from);
