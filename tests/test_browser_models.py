@@ -229,7 +229,10 @@ def test_a_model_without_cams_hides_them_and_still_explains(page):
         "two",
         "three",
     }
-    # No CAM choice and no CAM drawn; the status says why.
+    # A row chosen: no CAM choice and no CAM drawn; the status says why.
+    page.click("#modified-table tbody tr[data-class-id]")
+    page.wait_for_function(BUSY_DONE)
+    assert page.locator('#modified-table tr[aria-selected="true"]').count() == 1
     assert page.eval_on_selector_all("#map-select option", "os => os.map(o => o.value)") == ["none"]
     assert page.is_hidden("#map-legend")
     assert "no class activation maps" in page.text_content("#cam-status")

@@ -321,6 +321,11 @@ function wireControls() {
 
 async function start() {
   wireControls();
+  // The models' list fills the menus and loads the chosen model's labels; without it, the default's.
+  const modelsLoaded = models.load().catch((err) => {
+    messages.showError(err, 'The list of models could not be loaded');
+    tracker.load().catch(() => {});
+  });
   try {
     state.info = await api.getInfo();
     backends.fill(state.info);
@@ -328,11 +333,7 @@ async function start() {
   } catch (err) {
     messages.showError(err, 'The server did not describe itself');
   }
-  // The models' list fills the menus and loads the chosen model's labels; without it, the default's.
-  await models.load().catch((err) => {
-    messages.showError(err, 'The list of models could not be loaded');
-    tracker.load().catch(() => {});
-  });
+  await modelsLoaded;
   try {
     const images = await picker.showGallery();
     const first = el.gallery.querySelector('.thumb');

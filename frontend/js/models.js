@@ -193,6 +193,7 @@ export class ModelSwitch {
         .then(() => true, (err) => this.#failed(err, name, shown, original, current))
         .then((again) => {
           this.pending = null;
+          if (again === null) return; // superseded: the new photo or session sets the brush itself
           this.app.brush.enabled = true;
           if (again) this.app.render();
         });
@@ -218,9 +219,9 @@ export class ModelSwitch {
     entry.model = name;
   }
 
-  /** A failed classification: back to the model shown before (if it can be), and render again or not. */
+  /** A failed classification: back to the model shown before (if it can be); whether to render again (null: superseded). */
   #failed(err, name, shown, original, current) {
-    if (err.name === 'AbortError') return false; // a new photo or session: it renders itself
+    if (err.name === 'AbortError') return null; // a new photo or session: it renders itself
     this.app.messages.showError(err, `${this.title(name)} could not classify this image`);
     if (shown && shown !== name && original.results.has(shown) && current.results.has(shown)) {
       this.model = shown;
