@@ -15,8 +15,8 @@ export class EditRunner extends EventTarget {
   /**
    * @param {{history, backends, spinner, messages, brush, signal: () => AbortSignal,
    *          generation: () => number, pinnedIds: () => number[], camIds: () => number[],
-   *          models: () => {model, compare}, onFallback: () => void}} deps
-   * (`models`: the chosen model and the compare one, both answered by each request)
+   *          models: () => {model, compare, topK}, onFallback: () => void}} deps
+   * (`models`: the chosen model, the compare one, both answered by each request, and top_k)
    */
   constructor(deps) {
     super();

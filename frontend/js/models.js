@@ -90,7 +90,8 @@ export class ModelSwitch {
   /** A restored session's models (already checked against this server's list). */
   restore(model, compare) {
     const previous = this.model;
-    if (this.info(model)?.available) this.model = model;
+    // Without the server's list (it failed to load) the session's model is still the one to ask for.
+    if (this.info(model)?.available || !this.models.length) this.model = model;
     this.compare = compare && this.#compareProblem(this.info(compare)) === '' ? compare : undefined;
     this.#fill();
     this.#follow(previous, { keepClasses: true });
