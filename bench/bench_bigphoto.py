@@ -35,14 +35,13 @@ import numpy as np
 import requests
 from PIL import Image
 
+from bench.bench_edit import photo_path
 from bench.served_models import builtin_model, classifier_service
 from tests.explainer_fixtures import ExplainerProcess
 from tests.gateway_fixtures import GatewayProcess
 from tests.support.big_photo import BIG_SIZE, big_photo_jpeg, stroke_mask_png
 from tests.support.processes import ServiceProcess
 
-REPO = Path(__file__).resolve().parents[1]
-PHOTO_DIRS = (REPO / "gallery", REPO.parent / "shared" / "images")
 MB = 1e6
 TARGET_CLASSIFY_BYTES = 2 * MB
 TARGET_REGION_BYTES = 1 * MB
@@ -50,13 +49,6 @@ TARGET_EXPLAIN_RATIO = 1.5
 TARGET_PEAK_GROWTH_MB = 1024.0
 TARGET_SETTLED_MB = 100.0
 SETTLE_S = 10.0
-
-
-def photo_path(name: str = "soccer.jpg") -> Path:
-    for directory in PHOTO_DIRS:
-        if (directory / name).is_file():
-            return directory / name
-    raise SystemExit(f"no {name} in {', '.join(map(str, PHOTO_DIRS))}: run `make gallery`")
 
 
 def process_tree(pid: int) -> list[int]:
