@@ -19,6 +19,7 @@ from tests.support.browser_page import (
     BUSY_DONE,
     RECORD_FORMS,
     WORKING_SIZE,
+    accessibility_violations,
     brush_over_the_ball,
     choose_gallery_photo,
     launch_chromium,
@@ -134,6 +135,7 @@ def test_one_click_proposes_the_ball_grow_accept_and_undo(browser, page_url, gat
         assert (region & ~ball).sum() <= 0.3 * region.sum(), "little grass is proposed"
         assert page.text_content("#select-status").startswith(f"Proposed: {region.sum()} px")
         screenshot(page, "select-proposal", full_page=False)
+        assert accessibility_violations(page) == []
 
         page.click("#select-grow")
         page.wait_for_function(
@@ -211,9 +213,18 @@ def test_bad_prompts_show_the_message_and_change_nothing(browser, page_url):
         choose_gallery_photo(page, "soccer", "Soccer")
         page.evaluate(RECORD_FORMS)
         page.click("#tool-select")
-        click_image(page, BALL_CENTRE[0] + 0.5, BALL_CENTRE[1] + 0.5)
+        # A box round the ball is GrabCut's own question: the ball again.
+        drag_image(
+            page,
+            (BALL_CENTRE[0] - 9, BALL_CENTRE[1] - 9),
+            (BALL_CENTRE[0] + 10, BALL_CENTRE[1] + 10),
+        )
         page.wait_for_function(PROPOSED)
+        (asked,) = sent_forms(page, "/api/v1/segment")
+        assert asked["box"] == f"{BALL_CENTRE[0] - 9},{BALL_CENTRE[1] - 9},19,19"
         shown = proposal(page)
+        assert (shown & ball_disk()).sum() >= 0.7 * ball_disk().sum()
+        assert (shown & ~ball_disk()).sum() <= 0.3 * shown.sum()
 
         # A box of no area (a drag along one row): the server's 400, in its words.
         drag_image(page, (20.5, 60.5), (90.5, 60.5))
