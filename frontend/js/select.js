@@ -79,10 +79,9 @@ export class SelectTool {
     try {
       const answer = await spinner.during(api.segment({ image: entry.blob, ...prompt, grow },
         { signal: this.deps.signal() }), 'Finding the object…');
+      const region = await decodeRegion(answer.mask, entry.width, entry.height);
       if (asked !== this.asking || history.current !== entry) return; // cancelled, or the image changed
-      this.proposal = { entry, prompt, grow, ...(await decodeRegion(answer.mask, entry.width, entry.height)),
-        box: answer.box, pixels: answer.pixels };
-      if (asked !== this.asking) return;
+      this.proposal = { entry, prompt, grow, ...region, box: answer.box, pixels: answer.pixels };
       messages.clearError();
     } catch (err) {
       if (asked === this.asking) messages.showError(err, 'Select'); // the proposal, if any, stays
