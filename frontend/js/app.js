@@ -14,6 +14,7 @@ import { MapOverlay } from './overlays.js';
 import { PhotoPicker } from './picker.js';
 import { StateChanges } from './statechanges.js';
 import { Stages, holdToCompare } from './stages.js';
+import { SelectTool } from './select.js';
 import { PredictionTable, shortLabel } from './tables.js';
 import { ToolSwitch } from './tools.js';
 import { ClassTracker, MAX_TRACKED, findClass } from './track.js';
@@ -91,6 +92,10 @@ const edits = new EditRunner({
   generation: () => state.generation, pinnedIds, camIds: camIdsForEdit,
   onFallback: () => backends.refresh().then((info) => { if (info) state.info = info; }),
 });
+const select = new SelectTool({ surface: $('paint-canvas'), outline: $('select-canvas'), cursor: $('select-cursor'),
+  stage: $('modified-stage'), accept: $('select-accept'), grow: $('select-grow'), shrink: $('select-shrink'),
+  cancel: $('select-cancel'), status: $('select-status'), keys: 'select-keys' },
+{ history, edits, spinner, messages, signal: () => state.controller.signal });
 
 // ---------- choosing a photo ----------
 
@@ -256,6 +261,7 @@ function wireControls() {
   });
   edits.addEventListener('busy', updateControls);
   tools.add('brush', { activate: () => { brush.active = true; }, deactivate: () => { brush.active = false; } });
+  tools.add('select', select);
   el.brushSize.addEventListener('input', () => brush.setSize(Number(el.brushSize.value)));
   el.undo.addEventListener('click', undo);
   el.redo.addEventListener('click', redo);
@@ -309,6 +315,7 @@ function wireControls() {
     help: () => tutorial.open(),
     compare: (on) => stages.setComparing(on),
     brush: () => tools.select('brush'),
+    select: () => tools.select('select'),
   });
 }
 
