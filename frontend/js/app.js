@@ -192,7 +192,7 @@ function render() {
   el.originalCaption.textContent = `${original.title} · ${original.width}×${original.height}` +
     (top1 ? ` · “${shortLabel(top1.label)}”` : '');
   const count = history.depth;
-  el.modifiedCaption.textContent = current.kind === 'original' ? 'Brush over the image to remove a region'
+  el.modifiedCaption.textContent = current.kind === 'original' ? 'Brush over the image, or select an object, to remove it'
     : `${count} edit${count === 1 ? '' : 's'}` + (current.backend ? ` · last by ${current.backend}` : '') +
       (current.ms ? ` in ${Math.round(current.ms)} ms` : '') +
       (current.kind === 'reset' ? ' · reset to the original' : '') + (current.note ? ` · ${current.note}` : '');
