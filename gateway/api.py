@@ -34,12 +34,15 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 SEND_FILE_ABOVE_PIXELS = 1_000_000
 
 
-def b64_png(array: np.ndarray, setting: str | None = None) -> Base64:
+def b64_png(array: np.ndarray, setting: str | None = None, covers: int = 0) -> Base64:
     """A PNG for a JSON answer (json_response), compressed as configured
-    (IC_PNG_COMPRESSION: by the picture's size unless a level is forced)."""
+    (IC_PNG_COMPRESSION: by the picture's size unless a level is forced). A
+    map that `covers` a larger picture (a capped CAM of a big photo) is sized
+    by that picture: it belongs to an answer where bytes count more than the
+    millisecond compressing costs."""
     if setting is None:
         setting = current_app.config["IC"].png_compression
-    level = png_level(setting, array.shape[0] * array.shape[1])
+    level = png_level(setting, max(covers, array.shape[0] * array.shape[1]))
     return Base64(encode_png_fast(array, level))
 
 

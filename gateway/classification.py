@@ -137,14 +137,15 @@ def cam_fields(cam: classifier_pb2.ClassActivationMap, encode) -> dict:
         "raw_min": cam.raw_min,
         "raw_max": cam.raw_max,
     }
+    covers = fields["width"] * fields["height"]
     if cam.HasField("seen"):
         seen = cam.seen
         alpha = np.zeros_like(gray)
         alpha[seen.y : seen.y + seen.height, seen.x : seen.x + seen.width] = 255
-        fields["png"] = encode(np.dstack([gray, alpha]))
+        fields["png"] = encode(np.dstack([gray, alpha]), covers=covers)
         fields["seen"] = {"x": seen.x, "y": seen.y, "width": seen.width, "height": seen.height}
     else:
-        fields["png"] = encode(gray)
+        fields["png"] = encode(gray, covers=covers)
     return fields
 
 

@@ -83,6 +83,13 @@ def test_laplace_correction_keeps_zero_and_one_finite():
     assert core.log2_odds(0.8) == pytest.approx(2.0, abs=0.01)
 
 
+def test_the_correction_follows_the_models_class_count():
+    # A 5-class model's certain 0 is 1/(N+5), not 1/(N+1000): its odds barely move.
+    assert core.laplace_correct(0.0, k=5) == pytest.approx(1 / (core.LAPLACE_N + 5))
+    assert core.log2_odds(0.2, classes=5) == pytest.approx(-2.0, abs=1e-4)
+    assert core.log2_odds(0.2, classes=5) != pytest.approx(core.log2_odds(0.2), abs=1e-4)
+
+
 def test_weight_of_evidence_sign_and_size():
     p_original = np.array([0.5, 0.2])
     p_removed = np.array([[0.2, 0.5], [0.8, 0.2]])

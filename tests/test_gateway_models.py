@@ -171,6 +171,11 @@ def test_a_model_without_cams_classifies_and_refuses_cams_by_saying_why(gateway)
     explained = post(gateway, "/api/v1/explain", photo, model="mlp", window=64, stride=48)
     assert explained.status_code == 200, explained.text
     assert explained.json()["model"] == "mlp"
+    # Laplace's K is the model's class count, not ImageNet's thousand.
+    classes = gateway.get("/api/v1/models").json()["models"]
+    assert explained.json()["laplace"]["k"] == next(
+        m["num_classes"] for m in classes if m["name"] == "mlp"
+    )
     faithful = post(gateway, "/api/v1/explain", photo, model="mlp", faithfulness="true")
     assert faithful.status_code == 400
     assert "model 'mlp' has" in faithful.json()["error"]["message"]

@@ -32,6 +32,26 @@ def _ready(url: str) -> bool:
         return False
 
 
+# Every port run_local listens on (the Segmenter shares the inpainter's; metrics
+# are off), so a system already running on the default ports is left alone.
+PORT_FLAGS = (
+    "--http-port",
+    "--classifier-port",
+    "--inpainter-port",
+    "--patchmatch-port",
+    "--explainer-port",
+)
+
+
+def run_local_command() -> tuple[list[str], str]:
+    """The command that starts `tools.run_local` on free ports, and its page's URL."""
+    ports = [free_port() for _ in PORT_FLAGS]
+    command = [sys.executable, "-m", "tools.run_local", "--no-metrics", "--http-host", "127.0.0.1"]
+    for flag, port in zip(PORT_FLAGS, ports, strict=True):
+        command += [flag, str(port)]
+    return command, f"http://127.0.0.1:{ports[0]}"
+
+
 @contextmanager
 def local_system(url: str | None = None) -> Iterator[str]:
     """Yield the page's URL: `url` as given, or a system `tools.run_local` starts
@@ -39,16 +59,8 @@ def local_system(url: str | None = None) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    ports = [free_port() for _ in range(4)]
-    command = [sys.executable, "-m", "tools.run_local", "--no-metrics", "--http-host", "127.0.0.1"]
-    for flag, port in zip(
-        ("--http-port", "--classifier-port", "--inpainter-port", "--patchmatch-port"),
-        ports,
-        strict=True,
-    ):
-        command += [flag, str(port)]
+    command, url = run_local_command()
     system = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{ports[0]}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not _ready(url):

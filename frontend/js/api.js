@@ -117,11 +117,23 @@ export function inpaint({ image, mask, backend }, opts) {
   return postForm('inpaint', { image, mask, backend }, opts);
 }
 
-/** POST /edit: inpaint, then classify the result (with `compare`: by two models), in one request. */
-export function edit({ image, mask, backend, topK = 5, classes, cam, model, compare }, opts) {
+/**
+ * POST /segment: the object under a click ({x, y}) or inside a box ([x, y,
+ * width, height]) of `image`, grown (grow > 0) or shrunk by `grow` pixels.
+ */
+export function segment({ image, x, y, box, grow = 0 }, opts) {
+  return postForm('segment', { image, x, y, box, grow: grow || undefined }, opts);
+}
+
+/**
+ * POST /edit: inpaint, then classify the result (with `compare`: by two models), in one request.
+ * `answer`: 'region' for only the filled box ({x, y, width, height, png} or null) in place of the
+ * whole picture; undefined for the whole picture.
+ */
+export function edit({ image, mask, backend, topK = 5, classes, cam, model, compare, answer }, opts) {
   return postForm('edit', {
     image, mask, backend, top_k: topK,
-    classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model, compare,
+    classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model, compare, answer,
   }, opts);
 }
 

@@ -15,6 +15,7 @@ import { MapOverlay } from './overlays.js';
 import { PhotoPicker } from './picker.js';
 import { StateChanges } from './statechanges.js';
 import { Stages, holdToCompare } from './stages.js';
+import { SelectTool } from './select.js';
 import { PredictionTable, shortLabel } from './tables.js';
 import { ToolSwitch } from './tools.js';
 import { ClassTracker, MAX_TRACKED, findClass } from './track.js';
@@ -96,6 +97,10 @@ const edits = new EditRunner({
   generation: () => state.generation, pinnedIds, camIds: camIdsForEdit, models: () => models.parts(),
   onFallback: () => backends.refresh().then((info) => { if (info) state.info = info; }),
 });
+const select = new SelectTool({ surface: $('paint-canvas'), outline: $('select-canvas'), cursor: $('select-cursor'),
+  stage: $('modified-stage'), accept: $('select-accept'), grow: $('select-grow'), shrink: $('select-shrink'),
+  cancel: $('select-cancel'), status: $('select-status'), keys: 'select-keys' },
+{ history, edits, spinner, messages, signal: () => state.controller.signal });
 
 // ---------- choosing a photo ----------
 
@@ -193,7 +198,7 @@ function render() {
   el.originalCaption.textContent = `${original.title} · ${original.width}×${original.height}` +
     (top1 ? ` · “${shortLabel(top1.label)}”` : '');
   const count = history.depth;
-  el.modifiedCaption.textContent = current.kind === 'original' ? 'Brush over the image to remove a region'
+  el.modifiedCaption.textContent = current.kind === 'original' ? 'Brush over the image, or select an object, to remove it'
     : `${count} edit${count === 1 ? '' : 's'}` + (current.backend ? ` · last by ${current.backend}` : '') +
       (current.ms ? ` in ${Math.round(current.ms)} ms` : '') +
       (current.kind === 'reset' ? ' · reset to the original' : '') + (current.note ? ` · ${current.note}` : '');
@@ -263,6 +268,7 @@ function wireControls() {
   });
   edits.addEventListener('busy', updateControls);
   tools.add('brush', { activate: () => { brush.active = true; }, deactivate: () => { brush.active = false; } });
+  tools.add('select', select);
   el.brushSize.addEventListener('input', () => brush.setSize(Number(el.brushSize.value)));
   el.undo.addEventListener('click', undo);
   el.redo.addEventListener('click', redo);
@@ -316,6 +322,7 @@ function wireControls() {
     help: () => tutorial.open(),
     compare: (on) => stages.setComparing(on),
     brush: () => tools.select('brush'),
+    select: () => tools.select('select'),
   });
 }
 

@@ -7,7 +7,7 @@
 
 import * as api from './api.js';
 import { blobToBase64, makeEntry, resetEntry } from './entries.js';
-import { canvasFromPngBlob, canvasToPng, scaleMask } from './imaging.js';
+import { canvasFromPngBlob, canvasToPng, pasteRegion, scaleMask } from './imaging.js';
 
 export const PINNED_COUNT = 5; // the original's top-5 follow every edit, as in the original demo
 
@@ -21,7 +21,7 @@ export class EditRunner extends EventTarget {
   constructor(deps) {
     super();
     this.deps = deps;
-    this.queue = []; // finished strokes waiting for the edit in flight: {mask, id}
+    this.queue = []; // finished strokes waiting for the edit in flight: {mask, id, note}
     this.editing = false;
   }
 
@@ -29,8 +29,9 @@ export class EditRunner extends EventTarget {
     this.queue = [];
   }
 
-  queueStroke(mask, id) {
-    this.queue.push({ mask, id });
+  /** A stroke's (or a selection's) mask; `note` says how it was made, in the caption. */
+  queueStroke(mask, id, note = '') {
+    this.queue.push({ mask, id, note });
     this.pump();
   }
 
@@ -44,7 +45,7 @@ export class EditRunner extends EventTarget {
     if (this.editing || !this.queue.length) return;
     const { history, backends, spinner, messages, brush } = this.deps;
     this.#setEditing(true);
-    const { mask, id } = this.queue.shift();
+    const { mask, id, note } = this.queue.shift();
     const generation = this.deps.generation();
     try {
       const current = history.current;
@@ -58,7 +59,7 @@ export class EditRunner extends EventTarget {
         `Inpainting with ${backend || 'the default backend'}…`);
       if (generation !== this.deps.generation()) return;
       performance.mark(`stroke-${id}-answer`);
-      await this.pushAnswer(answer, { kind: 'edit', requested: backend, mask }, current);
+      await this.pushAnswer(answer, { kind: 'edit', requested: backend, mask, note }, current);
       performance.mark(`stroke-${id}-rendered`);
       requestAnimationFrame(() => {
         if (!performance.getEntriesByName(`stroke-${id}-up`).length) return;
@@ -84,16 +85,28 @@ export class EditRunner extends EventTarget {
   }
 
   async #edit(entry, mask, backend) {
+    // Only the filled box comes back: the page has the rest of the picture already.
     return api.edit({
       image: entry.blob, mask: await canvasToPng(mask), backend, topK: PINNED_COUNT,
-      classes: this.deps.pinnedIds(), cam: this.deps.camIds(), ...this.deps.models(),
+      classes: this.deps.pinnedIds(), cam: this.deps.camIds(), answer: 'region', ...this.deps.models(),
     }, { signal: this.deps.signal() });
   }
 
-  /** Turn an edit answer into a history entry, and say so when a fallback backend did the work. */
+  /**
+   * Turn an edit answer into a history entry, and say so when a fallback
+   * backend did the work. An answer with `region` is pasted into a copy of
+   * `from`'s image; one with `image` (Explain's fix-it) is the whole picture.
+   */
   async pushAnswer(answer, extra, from) {
-    const blob = api.base64ToBlob(answer.image);
-    const canvas = await canvasFromPngBlob(blob, { width: from.width, height: from.height });
+    let canvas;
+    let blob;
+    if ('region' in answer) {
+      canvas = await pasteRegion(from.canvas, answer.region);
+      blob = answer.region ? await canvasToPng(canvas) : from.blob; // null: nothing was removed
+    } else {
+      blob = api.base64ToBlob(answer.image);
+      canvas = await canvasFromPngBlob(blob, { width: from.width, height: from.height });
+    }
     const entry = makeEntry(canvas, blob, answer,
       { ...extra, backend: answer.backend, fallback: Boolean(answer.fallback), ms: answer.timing_ms?.total });
     this.deps.history.push(entry);

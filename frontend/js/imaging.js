@@ -1,6 +1,8 @@
 // Canvas helpers: decoding files and API images, the working copy, masks,
 // and encoding a canvas as the PNG that is sent to the API.
 
+import { base64ToBytes } from './api.js';
+
 /** A Blob or URL -> ImageBitmap. Throws a readable Error for non-images. */
 export async function decodeImage(source) {
   let blob = source;
@@ -111,6 +113,35 @@ export async function canvasFromPngBlob(blob, expect) {
   canvas.getContext('2d').drawImage(bitmap, 0, 0);
   bitmap.close();
   return canvas;
+}
+
+/**
+ * A copy of `canvas` with an answer's region ({x, y, width, height, png}, or
+ * null: nothing changed) pasted in. The region must lie inside the canvas and
+ * its PNG have the stated size: a misplaced patch would spoil every later edit.
+ */
+export async function pasteRegion(canvas, region) {
+  const copy = copyCanvas(canvas);
+  if (!region) return copy;
+  const { x, y, width, height } = region;
+  if (x < 0 || y < 0 || x + width > canvas.width || y + height > canvas.height) {
+    throw new Error(`The server returned a region at x=${x} y=${y} ${width}×${height} ` +
+      `outside the ${canvas.width}×${canvas.height} image.`);
+  }
+  const bytes = base64ToBytes(region.png);
+  // Pixels as they are in the file: the server's fill, not a colour-managed version of it.
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }),
+    { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  try {
+    if (bitmap.width !== width || bitmap.height !== height) {
+      throw new Error(`The server returned a ${bitmap.width}×${bitmap.height} region for a ` +
+        `${width}×${height} box.`);
+    }
+    copy.getContext('2d').drawImage(bitmap, x, y);
+  } finally {
+    bitmap.close();
+  }
+  return copy;
 }
 
 /** A small square thumbnail (data URL) of a photo, for the picker. */

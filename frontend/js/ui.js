@@ -108,9 +108,9 @@ function typingInto(target) {
 /**
  * Keyboard shortcuts: [ and ] brush size, Ctrl/Cmd+Z undo, Ctrl/Cmd+Shift+Z or
  * Ctrl/Cmd+Y redo, ? help, C held: compare with the original, B: the brush
- * tool. Ignored while typing and while a dialog is open.
+ * tool, S: the select tool. Ignored while typing and while a dialog is open.
  */
-export function bindShortcuts({ undo, redo, smaller, larger, help, compare, brush }) {
+export function bindShortcuts({ undo, redo, smaller, larger, help, compare, brush, select }) {
   document.addEventListener('keyup', (e) => {
     if (e.key.toLowerCase() === 'c') compare(false);
   });
@@ -128,6 +128,7 @@ export function bindShortcuts({ undo, redo, smaller, larger, help, compare, brus
     else if (!mod && e.key === '?') help();
     else if (!mod && !e.altKey && key === 'c') compare(true);
     else if (!mod && !e.altKey && key === 'b' && brush) brush();
+    else if (!mod && !e.altKey && key === 's' && select) select();
     else handled = false;
     if (handled) e.preventDefault();
   });

@@ -25,7 +25,10 @@ from services.explainer.grid import Layout, Rect, Span
 
 # Laplace correction (Robnik-Sikonja & Kononenko 2008, as used by Zintgraf et
 # al. 2017 and Kang et al. 2019): N is the size of the model's training set
-# (ImageNet-1k, 1,281,167 images) and K its number of classes. A probability of
+# (ImageNet-1k, 1,281,167 images; kept for a model of your own, whose training
+# set we cannot know) and K its number of classes (the model's own: 1000 for
+# the built-in models, 5 for a 5-class model, for which 1000 would pull every
+# probability far towards 0). A probability of
 # 0 then becomes 1/(N+K) (about -20.3 bits of log-odds) and 1 becomes (N+1)/(N+K)
 # (about +10.3 bits), so every weight of evidence is finite.
 LAPLACE_N = 1_281_167
@@ -36,15 +39,18 @@ def laplace_correct(p: np.ndarray | float, n: int = LAPLACE_N, k: int = LAPLACE_
     return (np.asarray(p, dtype=np.float64) * n + 1.0) / (n + k)
 
 
-def log2_odds(p: np.ndarray | float) -> np.ndarray:
+def log2_odds(p: np.ndarray | float, classes: int = LAPLACE_K) -> np.ndarray:
     """log2(p / (1 - p)) of Laplace-corrected probabilities (finite for 0 and 1)."""
-    q = laplace_correct(p)
+    q = laplace_correct(p, k=classes)
     return np.log2(q) - np.log2(1.0 - q)
 
 
-def weight_of_evidence(p_original: np.ndarray, p_removed: np.ndarray) -> np.ndarray:
-    """WE in bits, broadcasting: p_original [C], p_removed [windows, C] -> [windows, C]."""
-    return log2_odds(p_original) - log2_odds(p_removed)
+def weight_of_evidence(
+    p_original: np.ndarray, p_removed: np.ndarray, classes: int = LAPLACE_K
+) -> np.ndarray:
+    """WE in bits, broadcasting: p_original [C], p_removed [windows, C] -> [windows, C]
+    (C: the classes asked about, of a model with `classes` classes)."""
+    return log2_odds(p_original, classes) - log2_odds(p_removed, classes)
 
 
 def window_mean_map(
@@ -108,11 +114,13 @@ class EvidenceMaps:
     competitors: list[np.ndarray]
 
 
-def evidence_maps(layout: Layout, p_original: np.ndarray, p_windows: np.ndarray) -> EvidenceMaps:
+def evidence_maps(
+    layout: Layout, p_original: np.ndarray, p_windows: np.ndarray, classes: int = LAPLACE_K
+) -> EvidenceMaps:
     """Maps on the layout's picture from the probabilities of [target,
     *competitors] on the original image ([C]) and on each window's inpainting
-    ([windows, C], in layout.rects() order)."""
-    we = weight_of_evidence(np.asarray(p_original), np.asarray(p_windows))
+    ([windows, C], in layout.rects() order), for a model of `classes` classes."""
+    we = weight_of_evidence(np.asarray(p_original), np.asarray(p_windows), classes)
     per_window = np.concatenate(
         [np.maximum(0.0, -we[:, :1]), np.maximum(0.0, we[:, :1]), np.maximum(0.0, we[:, 1:])],
         axis=1,

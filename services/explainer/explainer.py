@@ -107,6 +107,7 @@ class Explanation:
     engines: list[str]  # per window
     wanted_engine: str
     model: str
+    num_classes: int  # the model's: K of the Laplace correction
     incremental: bool
     classify_calls: int
     maps: core.EvidenceMaps  # at map_size
@@ -115,7 +116,9 @@ class Explanation:
     timing_ms: dict[str, float] = field(default_factory=dict)
 
     def maps_at(self, size: tuple[int, int]) -> core.EvidenceMaps:
-        return core.evidence_maps(self.grid.layout().at(size), self.p_original, self.p_windows)
+        return core.evidence_maps(
+            self.grid.layout().at(size), self.p_original, self.p_windows, self.num_classes
+        )
 
     def backends_used(self) -> list[tuple[str, int]]:
         """(engine, windows) of every engine that filled windows, most first."""
@@ -317,6 +320,7 @@ class Explainer:
                     on_maps.subset(*windows.coarse_picks()),
                     p_original,
                     run.results.probabilities[coarse],
+                    info.num_classes,
                 )
                 timing["first_preview"] = (time.perf_counter() - started) * 1e3
                 yield Preview(len(coarse), maps, target, competitors)
@@ -339,9 +343,10 @@ class Explainer:
             engines=results.engines,
             wanted_engine=cursor.wanted,
             model=model,
+            num_classes=info.num_classes,
             incremental=results.incremental,
             classify_calls=results.classify_calls,
-            maps=core.evidence_maps(on_maps, p_original, results.probabilities),
+            maps=core.evidence_maps(on_maps, p_original, results.probabilities, info.num_classes),
         )
         timing["maps"] = (time.perf_counter() - step) * 1e3
         if options.fix:

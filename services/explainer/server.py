@@ -174,7 +174,7 @@ def result_message(explanation: Explanation, served_by: str) -> explainer_pb2.Ex
         incremental=explanation.incremental,
         classify_calls=explanation.classify_calls,
         laplace_n=core.LAPLACE_N,
-        laplace_k=core.LAPLACE_K,
+        laplace_k=explanation.num_classes,
         served_by=served_by,
     )
     if explanation.fix is not None:
