@@ -29,9 +29,15 @@ def test_colormap_module_is_generated_from_opencv_inferno():
 
 def test_every_module_import_resolves():
     modules = sorted((FRONTEND / "js").glob("*.js"))
-    assert {"api.js", "app.js", "brush.js", "history.js", "colormap.js", "tables.js"} <= {
-        m.name for m in modules
-    }
+    assert {
+        "api.js",
+        "app.js",
+        "brush.js",
+        "history.js",
+        "colormap.js",
+        "tables.js",
+        "models.js",
+    } <= {m.name for m in modules}
     for module in modules:
         for target in IMPORT.findall(module.read_text()):
             assert (module.parent / target).is_file(), f"{module.name} imports missing {target}"
@@ -76,5 +82,15 @@ def test_page_assets_exist_and_explain_slot_is_empty():
     explain = scan.ids["explain-panel"]
     assert "hidden" in explain
     assert scan.explain_content == []
-    for control in ("upload-input", "brush-size", "backend-select", "cam-opacity", "size-select"):
+    for control in (
+        "upload-input",
+        "brush-size",
+        "backend-select",
+        "cam-opacity",
+        "size-select",
+        "model-select",
+        "compare-select",
+    ):
         assert control in scan.ids, f"missing control #{control}"
+    # The compare block stays hidden until a compare model is chosen (js/models.js).
+    assert "hidden" in scan.ids["compare-block"]

@@ -90,7 +90,9 @@ export function postForm(path, parts, { signal, headers } = {}) {
 
 export const getInfo = (opts) => getJson('info', opts);
 export const getGallery = (opts) => getJson('gallery', opts);
-export const getLabels = (opts) => getJson('labels', opts);
+export const getModels = (opts) => getJson('models', opts);
+/** The labels of `model` (undefined: the server's default model), in class-id order. */
+export const getLabels = (model, opts) => getJson(model ? `labels?model=${encodeURIComponent(model)}` : 'labels', opts);
 
 /** The `cam` part: 'top', 'none', or a list of class ids. */
 function camPart(cam) {
@@ -101,11 +103,12 @@ function camPart(cam) {
 
 /**
  * POST /classify: { image: Blob, topK, classes: [ids], cam: 'top'|'none'|[ids],
- * model } (model undefined: the server's default model).
+ * model, compare } (model undefined: the server's default model; compare: a
+ * second model whose answer comes under `compare`).
  */
-export function classify({ image, topK = 5, classes, cam, model }, opts) {
+export function classify({ image, topK = 5, classes, cam, model, compare }, opts) {
   return postForm('classify', {
-    image, top_k: topK, classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model,
+    image, top_k: topK, classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model, compare,
   }, opts);
 }
 
@@ -123,14 +126,14 @@ export function segment({ image, x, y, box, grow = 0 }, opts) {
 }
 
 /**
- * POST /edit: inpaint, then classify the result, in one request. `answer`:
- * 'region' for only the filled box ({x, y, width, height, png} or null) in
- * place of the whole picture; undefined for the whole picture.
+ * POST /edit: inpaint, then classify the result (with `compare`: by two models), in one request.
+ * `answer`: 'region' for only the filled box ({x, y, width, height, png} or null) in place of the
+ * whole picture; undefined for the whole picture.
  */
-export function edit({ image, mask, backend, topK = 5, classes, cam, model, answer }, opts) {
+export function edit({ image, mask, backend, topK = 5, classes, cam, model, compare, answer }, opts) {
   return postForm('edit', {
     image, mask, backend, top_k: topK,
-    classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model, answer,
+    classes: classes && classes.length ? classes : undefined, cam: camPart(cam), model, compare, answer,
   }, opts);
 }
 

@@ -10,6 +10,7 @@ import { EditRunner, PINNED_COUNT } from './edits.js';
 import { ensureProbs, makeEntry, resetEntry, tableRows } from './entries.js';
 import { EditHistory } from './history.js';
 import { canvasToPng, centredSquare, downloadBlob, workingCopy } from './imaging.js';
+import { ModelSwitch } from './models.js';
 import { MapOverlay } from './overlays.js';
 import { PhotoPicker } from './picker.js';
 import { StateChanges } from './statechanges.js';
@@ -76,12 +77,16 @@ const tracker = new ClassTracker({
 const originalTable = new PredictionTable($('original-table'), { onSelect: selectClass });
 const modifiedTable = new PredictionTable($('modified-table'), { showChange: true, onSelect: selectClass });
 const tools = new ToolSwitch(document.querySelector('.tool-switch'));
+const models = new ModelSwitch(document, { state, history, tracker, overlay, spinner, messages, brush, events,
+  tables: [originalTable, modifiedTable], signal: () => state.controller.signal, pinnedIds: () => pinnedIds(), camIds: () => camIdsForEdit(),
+  selectClass, render });
 
 const originalTopIds = () => (history.original ? history.original.top.slice(0, PINNED_COUNT).map((p) => p.classId) : []);
 /** The classes every edit reports: the original's top 5 and the ones the person follows. */
 const pinnedIds = () => [...new Set([...originalTopIds(), ...state.trackedIds])];
 
 function camIdsForEdit() {
+  if (!models.cam) return []; // the chosen model has none: cam=none
   const ids = new Set(originalTopIds());
   if (state.selectedClass !== null) ids.add(state.selectedClass);
   return [...ids];
@@ -89,7 +94,7 @@ function camIdsForEdit() {
 
 const edits = new EditRunner({
   history, backends, spinner, messages, brush, signal: () => state.controller.signal,
-  generation: () => state.generation, pinnedIds, camIds: camIdsForEdit,
+  generation: () => state.generation, pinnedIds, camIds: camIdsForEdit, models: () => models.parts(),
   onFallback: () => backends.refresh().then((info) => { if (info) state.info = info; }),
 });
 const select = new SelectTool({ surface: $('paint-canvas'), outline: $('select-canvas'), cursor: $('select-cursor'),
@@ -144,7 +149,8 @@ async function loadPhoto(bitmap, title, framing) {
   const blob = await canvasToPng(canvas);
   // One request: the top 5 and their CAMs, so a click on a row shows its map at once.
   const answer = await spinner.during(
-    api.classify({ image: blob, topK: PINNED_COUNT, cam: 'top' }, { signal: state.controller.signal }), 'Classifying…');
+    api.classify({ image: blob, topK: PINNED_COUNT, cam: models.cam ? 'top' : 'none', ...models.parts() },
+      { signal: state.controller.signal }), 'Classifying…');
   if (generation !== state.generation) return;
   const entry = await makeEntry(canvas, blob, answer, { kind: 'original', title });
   history.start(entry);
@@ -177,7 +183,7 @@ function selectClass(classId) {
 function render() {
   const original = history.original;
   const current = history.current;
-  if (!original) return;
+  if (!original || !models.ready(original, current)) return; // models.js classifies them first, then renders
   stages.show(original, current);
   const ownIds = current.top.slice(0, PINNED_COUNT).map((p) => p.classId);
   const rowIds = state.tableMode === 'own' ? [...new Set([...ownIds, ...state.trackedIds])] : pinnedIds();
@@ -199,6 +205,7 @@ function render() {
   el.modifiedCaption.title = el.modifiedCaption.textContent;
   updateControls();
   overlay.refresh();
+  models.showCompare(rowIds);
 }
 
 function updateControls() {
@@ -228,7 +235,7 @@ function download() {
 }
 
 const changes = new StateChanges({
-  state, el, history, brush, edits, tracker, overlay, backends, picker, stages, spinner, messages, events,
+  state, el, history, brush, edits, tracker, overlay, backends, picker, stages, spinner, messages, events, models,
   startOver, loadPhoto, setBrushLimits,
 });
 
@@ -321,6 +328,11 @@ function wireControls() {
 
 async function start() {
   wireControls();
+  // The models' list fills the menus and loads the chosen model's labels; without it, the default's.
+  const modelsLoaded = models.load().catch((err) => {
+    messages.showError(err, 'The list of models could not be loaded');
+    tracker.load().catch(() => {});
+  });
   try {
     state.info = await api.getInfo();
     backends.fill(state.info);
@@ -328,7 +340,7 @@ async function start() {
   } catch (err) {
     messages.showError(err, 'The server did not describe itself');
   }
-  tracker.load().catch((err) => messages.showError(err, 'The class names could not be loaded'));
+  await modelsLoaded;
   try {
     const images = await picker.showGallery();
     const first = el.gallery.querySelector('.thumb');
@@ -345,7 +357,8 @@ async function start() {
  *    as an ordinary undoable edit
  *  - overlay: setExplanation / clearExplanation / showRegion (maps over the images)
  *  - showError(err, context) / showNotice(text) / busy(promise, label): page feedback
- *  - events: 'image' (a new photo or session), 'change' (the history moved)
+ *  - events: 'image' (a new photo or session), 'change' (the history moved), 'model' (another model chosen)
+ *  - model: the chosen model's name (js/models.js), sent with every request
  *  - history.current / originalEntry(): entries { canvas, blob, width, height, top (the
  *    top 5, ranked), probs (Map classId -> {label, probability, rank}), cams, kind, backend,
  *    note, results (Map model -> the same per model) }
@@ -362,6 +375,7 @@ export const app = {
   get selectedClass() { return state.selectedClass; },
   get trackedIds() { return state.trackedIds; },
   get labels() { return tracker.labels; },
+  get model() { return models.model; },
   findClass: (text) => findClass(tracker.labels, text),
   selectedBackend: () => backends.value,
   currentCanvas: () => history.current?.canvas || null,

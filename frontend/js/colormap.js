@@ -23,15 +23,26 @@ export function cssColour(value, lut = INFERNO) {
   return `rgb(${lut[i]}, ${lut[i + 1]}, ${lut[i + 2]})`;
 }
 
-/** A canvas image source (bitmap, canvas) of a gray map -> Uint8ClampedArray of its levels. */
+/**
+ * A canvas image source (bitmap, canvas) of a gray map -> its levels
+ * (Uint8ClampedArray), and `seen`: for a gray + alpha map (a CAM of a model that
+ * crops: transparent where the model did not look) 1 where it looked and 0
+ * elsewhere; null when it saw everything.
+ */
 export function grayLevels(source) {
   const canvas = makeCanvas(source.width, source.height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.drawImage(source, 0, 0);
   const rgba = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
   const levels = new Uint8ClampedArray(canvas.width * canvas.height);
-  for (let p = 0, i = 0; p < levels.length; p++, i += 4) levels[p] = rgba[i];
-  return levels;
+  const seen = new Uint8Array(levels.length);
+  let hidden = 0;
+  for (let p = 0, i = 0; p < levels.length; p++, i += 4) {
+    levels[p] = rgba[i];
+    seen[p] = rgba[i + 3] > 0 ? 1 : 0;
+    hidden += 1 - seen[p];
+  }
+  return { levels, seen: hidden ? seen : null };
 }
 
 /**
@@ -44,7 +55,7 @@ export async function grayMapFromBase64(base64, min = 0, max = 1) {
   // No colour management: the levels are data, not colours.
   const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }),
     { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const map = { levels: grayLevels(bitmap), width: bitmap.width, height: bitmap.height, min, max };
+  const map = { ...grayLevels(bitmap), width: bitmap.width, height: bitmap.height, min, max };
   bitmap.close();
   return map;
 }
@@ -56,7 +67,8 @@ export const camFromBase64 = (base64, rawMin = 0, rawMax = 1) => grayMapFromBase
 export function mapValues(map) {
   const values = new Float32Array(map.levels.length);
   const step = (map.max - map.min) / 255;
-  for (let i = 0; i < values.length; i++) values[i] = map.min + map.levels[i] * step;
+  // Where the model did not look there is no evidence: 0, not the level-0 value `min`.
+  for (let i = 0; i < values.length; i++) values[i] = map.seen && !map.seen[i] ? 0 : map.min + map.levels[i] * step;
   return values;
 }
 

@@ -15,7 +15,8 @@ export class EditRunner extends EventTarget {
   /**
    * @param {{history, backends, spinner, messages, brush, signal: () => AbortSignal,
    *          generation: () => number, pinnedIds: () => number[], camIds: () => number[],
-   *          onFallback: () => void}} deps
+   *          models: () => {model, compare, topK}, onFallback: () => void}} deps
+   * (`models`: the chosen model, the compare one, both answered by each request, and top_k)
    */
   constructor(deps) {
     super();
@@ -87,7 +88,7 @@ export class EditRunner extends EventTarget {
     // Only the filled box comes back: the page has the rest of the picture already.
     return api.edit({
       image: entry.blob, mask: await canvasToPng(mask), backend, topK: PINNED_COUNT,
-      classes: this.deps.pinnedIds(), cam: this.deps.camIds(), answer: 'region',
+      classes: this.deps.pinnedIds(), cam: this.deps.camIds(), answer: 'region', ...this.deps.models(),
     }, { signal: this.deps.signal() });
   }
 
@@ -127,7 +128,7 @@ export class EditRunner extends EventTarget {
     const blob = image instanceof Blob ? image : api.base64ToBlob(image);
     const base64 = image instanceof Blob ? await blobToBase64(image) : image;
     const answer = await spinner.during(api.classify({
-      image: blob, topK: PINNED_COUNT, classes: this.deps.pinnedIds(), cam: this.deps.camIds(),
+      image: blob, topK: PINNED_COUNT, classes: this.deps.pinnedIds(), cam: this.deps.camIds(), ...this.deps.models(),
     }, { signal: this.deps.signal() }), 'Classifying…');
     return this.pushAnswer({ ...answer, image: base64, backend, fallback: false },
       { kind: 'external', note, requested: backend, mask }, from);

@@ -4,7 +4,9 @@
 // change pixels; probabilities and CAMs are added lazily.
 //
 // Results are kept per model name, so a second model (compare) adds a second
-// result to the same entries; `entry.top/probs/cams` are the default model's.
+// result to the same entries; `entry.top/probs/cams` are those of `entry.model`,
+// the model the page shows (js/models.js moves it when another model is chosen).
+// Requests always name their model: the entry's model need not be the server's default.
 
 import * as api from './api.js';
 import { camFromBase64 } from './colormap.js';
@@ -35,23 +37,34 @@ export function resultOf(entry, model = entry.model) {
  * a canvas), backend, note, ...
  */
 export function makeEntry(canvas, blob, answer, extra = {}) {
-  const result = resultFromAnswer(answer);
-  const entry = { canvas, blob, width: canvas.width, height: canvas.height, model: result.model,
-    results: new Map([[result.model, result]]), ...extra };
+  const entry = { canvas, blob, width: canvas.width, height: canvas.height, model: answer.model || '',
+    results: new Map(), ...extra };
   Object.defineProperties(entry, {
     top: { get: () => resultOf(entry).top, enumerable: false },
     probs: { get: () => resultOf(entry).probs, enumerable: false },
     cams: { get: () => resultOf(entry).cams, enumerable: false },
   });
-  // The CAMs decode in the background: the table does not wait for them, and
-  // ensureCams() waits for the ones it needs.
-  const cams = answer.cams || [];
-  if (cams.length) {
-    const decoding = addCams(result, cams).finally(() => cams.forEach((c) => result.camRequests.delete(c.class_id)));
-    cams.forEach((c) => result.camRequests.set(c.class_id, decoding));
-    decoding.catch(() => {}); // a failure shows when the map is asked for
-  }
+  addResults(entry, answer);
   return entry;
+}
+
+/**
+ * Add a classify/edit answer's result to `entry`, and the compare model's
+ * (`answer.compare`) when there is one; a model's earlier result is replaced.
+ */
+export function addResults(entry, answer) {
+  for (const part of [answer, answer.compare].filter(Boolean)) {
+    const result = resultFromAnswer(part);
+    entry.results.set(result.model, result);
+    // The CAMs decode in the background: the table does not wait for them, and
+    // ensureCams() waits for the ones it needs.
+    const cams = part.cams || [];
+    if (cams.length) {
+      const decoding = addCams(result, cams).finally(() => cams.forEach((c) => result.camRequests.delete(c.class_id)));
+      cams.forEach((c) => result.camRequests.set(c.class_id, decoding));
+      decoding.catch(() => {}); // a failure shows when the map is asked for
+    }
+  }
 }
 
 /** A reset entry: the original's pixels and results, a history step of its own. */
@@ -62,9 +75,6 @@ export function resetEntry(original) {
   entry.note = '';
   return entry;
 }
-
-/** The `model` part: none for the model the entry was made with (the server's default). */
-const apiModel = (entry, model) => (model === entry.model ? undefined : model);
 
 async function addCams(result, cams) {
   const decoded = await Promise.all((cams || []).map((cam) => camFromBase64(cam.png, cam.raw_min, cam.raw_max)));
@@ -79,7 +89,7 @@ export async function ensureCams(entry, classIds, signal, model = entry.model) {
   const result = resultOf(entry, model);
   const missing = classIds.filter((id) => !result.cams.has(id) && !result.camRequests.has(id));
   if (missing.length) {
-    const request = api.classify({ image: entry.blob, topK: 1, classes: missing, cam: missing, model: apiModel(entry, model) }, { signal })
+    const request = api.classify({ image: entry.blob, topK: 1, classes: missing, cam: missing, model }, { signal })
       .then((answer) => addCams(result, answer.cams))
       .finally(() => missing.forEach((id) => result.camRequests.delete(id)));
     missing.forEach((id) => result.camRequests.set(id, request));
@@ -92,7 +102,7 @@ export async function ensureProbs(entry, classIds, signal, model = entry.model) 
   const result = resultOf(entry, model);
   const missing = classIds.filter((id) => !result.probs.has(id));
   if (!missing.length) return false;
-  const answer = await api.classify({ image: entry.blob, topK: 1, classes: missing, model: apiModel(entry, model) }, { signal });
+  const answer = await api.classify({ image: entry.blob, topK: 1, classes: missing, model }, { signal });
   for (const p of (answer.pinned || []).map(toPrediction)) result.probs.set(p.classId, p);
   return true;
 }

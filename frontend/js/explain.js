@@ -79,6 +79,8 @@ class ExplainPanel {
     for (const type of ['pointerleave', 'blur']) this.fixButton.addEventListener(type, () => this.#showRegion(this.#regionPinned()));
     app.events.addEventListener('image', () => { this.stop(''); this.clear(); this.fillTargets(); this.#recheck(); });
     app.events.addEventListener('change', () => { this.fillTargets(); this.markStale(); });
+    // Another model: its explanation of this image is another one, to be run again.
+    app.events.addEventListener('model', () => { this.stop(''); this.clear(); this.fillTargets(); });
     this.#setAvailability(app.info);
     this.fillTargets();
   }
@@ -193,7 +195,7 @@ class ExplainPanel {
     };
     try {
       const answer = await app.api.explain({
-        image: blob, target: this.target.value, backend: app.selectedBackend(), fix: 'true',
+        image: blob, target: this.target.value, backend: app.selectedBackend(), fix: 'true', model: app.model,
       }, {
         signal: controller.signal,
         onProgress: (done, total) => {

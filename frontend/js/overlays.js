@@ -31,6 +31,7 @@ export class MapOverlay {
     this.deps = deps;
     this.model = null; // null: each entry's own (the default) model
     this.classId = null; // the class whose CAM the menu offers
+    this.camReason = ''; // why the chosen model has no CAMs (then none are offered), or ''
     this.choice = 'none'; // 'none' | 'cam' | 'net' | 'hinder' | 'support' | 'competitor-<i>'
     this.explanation = null; // { run, canvas, answer, maps: {hinder, support, competitors}, preview }
     this.drawing = 0;
@@ -63,7 +64,7 @@ export class MapOverlay {
 
   #fillMenu() {
     const options = [['none', 'None']];
-    if (this.classId !== null) options.push(['cam', `Class evidence: ${shortLabel(this.deps.labelOf(this.classId))}`]);
+    if (this.classId !== null && !this.camReason) options.push(['cam', `Class evidence: ${shortLabel(this.deps.labelOf(this.classId))}`]);
     const groups = [];
     const ex = this.explanation;
     if (ex) {
@@ -96,7 +97,7 @@ export class MapOverlay {
     if (!stages.original || this.choice === 'none') {
       clear();
       this.#legend(null);
-      this.el.status.textContent = HINT;
+      this.el.status.textContent = this.camReason ? `This model has no class activation maps (${this.camReason}); Explain still works.` : HINT;
       return;
     }
     try {

@@ -1,8 +1,10 @@
 // Sessions as one file: the working copy, every history entry (how it was made:
 // stroke mask and backend; its image; its results per model), the position in
 // the history (so undo and redo work after opening), and the view (followed
-// classes, chosen class, table mode, backend). A versioned JSON document with
-// images as base64 PNG.
+// classes, chosen class, table mode, backend, the chosen model and the compare
+// model). A versioned JSON document with images as base64 PNG. Files saved
+// before the page had a model picker (no view.model) open with the model their
+// results name.
 //
 // Opening a file checks all of it first (format name, version, every field,
 // every image decoded and of the stated size, the server's image limits) and
@@ -10,7 +12,7 @@
 // newer version or too large is refused with the reason, and nothing changes.
 
 import { base64ToBytes } from './api.js';
-import { blobToBase64, makeEntry, resetEntry, resultToJson } from './entries.js';
+import { blobToBase64, makeEntry, resetEntry, resultOf, resultToJson } from './entries.js';
 import { canvasToPng, makeCanvas } from './imaging.js';
 
 export const FORMAT = 'interactive-classification-session';
@@ -40,7 +42,8 @@ export async function exportSession(state) {
     const item = {
       kind: entry.kind,
       image: await pngBase64(entry.canvas),
-      results: [...entry.results.values()].map(resultToJson),
+      // The shown model's result first: it is the one the entry shows when opened.
+      results: [resultOf(entry), ...[...entry.results.values()].filter((r) => r !== resultOf(entry))].map(resultToJson),
     };
     if (entry.kind !== 'original') {
       Object.assign(item, { backend: entry.backend || null, requested: entry.requested || null,
@@ -69,12 +72,23 @@ const fail = (message) => {
   throw new SessionError(message);
 };
 
+/** The models this server serves (an older server only describes its one model). */
+const modelsOf = (info) => (info.models?.length ? info.models : [info.model]);
+
+/** The server's description of the model `name`, or a SessionError saying why it cannot be used. */
+function servedModel(name, info, what) {
+  const models = modelsOf(info);
+  const model = models.find((m) => m.name === name);
+  if (!model) {
+    fail(`${what} the model “${String(name).slice(0, 60)}”; this server's models are ${models.map((m) => `“${m.name}”`).join(', ')}.`);
+  }
+  if (model.available === false) fail(`${what} the model “${model.name}”, unavailable on this server: ${model.unavailable_reason}.`);
+  return model;
+}
+
 function checkResult(result, where, info) {
   if (!result || typeof result !== 'object') fail(`${where} has no classification.`);
-  if (result.model !== info.model.name) {
-    fail(`${where} was classified by the model “${String(result.model).slice(0, 60)}”; this server's model is “${info.model.name}”.`);
-  }
-  const classes = info.model.num_classes || 1000;
+  const classes = servedModel(result.model, info, `${where} was classified by`).num_classes || 1000;
   for (const list of ['predictions', 'pinned']) {
     if (!Array.isArray(result[list]) || result[list].length > classes) fail(`${where}: its ${list} are not a list of classes.`);
     for (const p of result[list]) {
@@ -126,12 +140,16 @@ export function checkSession(data, info) {
   });
   if (!isInt(data.index) || data.index < 0 || data.index >= entries.length) fail('The session\'s position in its history is not valid.');
   const view = data.view || {};
+  // The view's class ids are the shown model's: the first result of the original.
+  const model = servedModel(view.model ?? entries[0].results[0].model, info, 'The session shows');
+  if (view.compare != null) servedModel(view.compare, info, 'The session compares with');
+  const classes = model.num_classes || 1000;
   if (view.tracked !== undefined && (!Array.isArray(view.tracked) || view.tracked.length > 5
-    || !view.tracked.every((id) => isInt(id) && id >= 0 && id < (info.model.num_classes || 1000)))) {
+    || !view.tracked.every((id) => isInt(id) && id >= 0 && id < classes))) {
     fail('The session\'s followed classes are not valid.');
   }
   if (view.selected_class != null && !(isInt(view.selected_class) && view.selected_class >= 0
-    && view.selected_class < (info.model.num_classes || 1000))) fail('The session\'s chosen class is not valid.');
+    && view.selected_class < classes)) fail('The session\'s chosen class is not valid.');
   if (view.table_mode !== undefined && !TABLE_MODES.has(view.table_mode)) fail('The session\'s table mode is not valid.');
 }
 
@@ -199,6 +217,7 @@ export async function readSession(file, info) {
     }
     entries.push(entry);
   }
+  const view = data.view || {};
   return { entries, index: data.index, title, framing: data.photo.framing, workingSize: data.photo.working_size,
-    view: data.view || {} };
+    view, model: view.model ?? entries[0].model, compare: view.compare ?? null };
 }

@@ -54,12 +54,13 @@ export class StateChanges {
 
   /** Download the session as one JSON file. */
   async save() {
-    const { state, history, backends } = this.app;
+    const { state, history, backends, models } = this.app;
     if (!history.original) return;
     const json = await exportSession({
       entries: history.entries, index: history.index, title: state.sourceTitle, workingSize: state.size,
       framing: state.framing, view: { tracked: state.trackedIds, selected_class: state.selectedClass,
-        table_mode: state.tableMode, backend: backends.value || null },
+        table_mode: state.tableMode, backend: backends.value || null, model: history.current.model,
+        compare: models.compare || null },
     });
     const name = `${(state.sourceTitle || 'session').replace(/\.[a-z]+$/i, '').replace(/[^\w-]+/g, '_')}-session.json`;
     downloadBlob(new Blob([json], { type: 'application/json' }), name);
@@ -67,7 +68,7 @@ export class StateChanges {
 
   /** Open a session file: everything is checked first; a refused file changes nothing. */
   async open(file) {
-    const { state, el, spinner, messages, brush, stages, tracker, overlay, backends, picker, history, events } = this.app;
+    const { state, el, spinner, messages, brush, stages, tracker, overlay, backends, picker, history, events, models } = this.app;
     let session;
     try {
       if (!state.info) throw new Error('The server has not described itself yet: try again in a moment.');
@@ -94,6 +95,7 @@ export class StateChanges {
     overlay.choice = state.selectedClass === null ? 'none' : 'cam';
     state.tableMode = session.view.table_mode || 'pinned';
     if (session.view.backend) backends.choose(session.view.backend);
+    models.restore(session.model, session.compare);
     brush.reset(original.width, original.height);
     stages.setSize(original.width, original.height);
     picker.press(null);

@@ -1,5 +1,5 @@
-// "Follow another class": a search field over the 1000 ImageNet labels
-// (GET /labels) that adds a class to the modified table, so a person can watch
+// "Follow another class": a search field over the chosen model's labels
+// (GET /labels?model=) that adds a class to the modified table, so a person can watch
 // a class of their choice rise or fall ("does it turn into a golf ball?").
 
 import * as api from './api.js';
@@ -40,7 +40,7 @@ export class ClassTracker {
       e.preventDefault();
       const id = findClass(this.labels, input.value);
       if (id === null) {
-        messages.showError(`No ImageNet class is called “${input.value.trim()}”: pick one from the list.`);
+        messages.showError(`No class of this model is called “${input.value.trim()}”: pick one from the list.`);
         return;
       }
       input.value = '';
@@ -49,9 +49,11 @@ export class ClassTracker {
     clear.addEventListener('click', () => onClear());
   }
 
-  /** Load the labels into the suggestion list. */
-  async load() {
-    const { labels } = await api.getLabels();
+  /** Load the labels of `model` (undefined: the default model) into the suggestion list. */
+  async load(model) {
+    const ticket = (this.loads = (this.loads || 0) + 1);
+    const { labels } = await api.getLabels(model);
+    if (ticket !== this.loads) return this.labels; // another model was chosen meanwhile
     this.labels = labels;
     this.list.replaceChildren(...labels.map((label) => new Option(label.split(',')[0], label)));
     this.input.disabled = false;
