@@ -91,13 +91,15 @@ def test_a_service_killed_during_an_explanation_is_replaced_by_another_with_the_
 def test_a_stream_cut_under_a_live_service_resumes_on_the_same_engine(
     classifier_service, photo_rgb
 ):
-    """The inpainter closes every connection after 1.5 s (an aged-out connection
-    under a long stream, a replica gone behind a name): the service still
-    answers its health check, so the stream resumes there, as often as needed."""
+    """The inpainter closes every connection after 0.5 s, cutting a stream still
+    running 50 ms later (an aged-out connection under a long stream, a replica
+    gone behind a name): the service still answers its health check, so the
+    stream resumes there, as often as needed. (A grace longer than one stream
+    lasts would let a fast machine finish every stream uncut.)"""
     with (
         ServiceProcess(
             "services.inpainter",
-            env={"IC_MAX_CONNECTION_AGE_S": "1", "IC_MAX_CONNECTION_AGE_GRACE_S": "0.5"},
+            env={"IC_MAX_CONNECTION_AGE_S": "0.5", "IC_MAX_CONNECTION_AGE_GRACE_S": "0.05"},
             health_service="ic.v1.Inpainter",
         ) as inpainter,
         ExplainerProcess(classifier_service.address, [inpainter.address]) as explainer,
