@@ -11,9 +11,13 @@ import pytest
 from tests.support.processes import REPO, ServiceProcess
 from tests.support.served_models import models_dir_for_tests
 
-# The gateway's fixtures (gateway_service, stroke_png) and the explainer's live in
-# their own modules.
-pytest_plugins = ["tests.gateway_fixtures", "tests.explainer_fixtures"]
+# The fixtures of the gateway (gateway_service, stroke_png), the explainer and the
+# browser tests live in their own modules.
+pytest_plugins = [
+    "tests.gateway_fixtures",
+    "tests.explainer_fixtures",
+    "tests.browser_fixtures",
+]
 
 SHARED = Path(os.environ.get("IC_SHARED_DIR", REPO.parent / "shared"))
 MODEL_PATH = Path(os.environ.get("IC_TEST_MODEL", SHARED / "models" / "squeezenet1.1.onnx"))

@@ -23,7 +23,6 @@ from tests.support.browser_page import (
     box_in_viewport,
     brush_over_the_ball,
     choose_gallery_photo,
-    launch_chromium,
     page_at,
     screenshot,
     sent_forms,
@@ -85,11 +84,6 @@ def gateway(model_path, extra_cards, images_dir):
         ) as gateway,
     ):
         yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
 
 
 @pytest.fixture

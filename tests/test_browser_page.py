@@ -24,7 +24,6 @@ from tests.support.browser_page import (
     WORKING_SIZE,
     choose_gallery_photo,
     drag,
-    launch_chromium,
     open_page,
     screenshot,
     sent_forms,
@@ -35,16 +34,6 @@ from tests.support.browser_page import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def page_url(gateway_service):
-    return gateway_service.url + "/"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from tests.support.browser_page import (
     WORKING_SIZE,
     choose_gallery_photo,
     drag,
-    launch_chromium,
     page_at,
     screenshot,
     table_probabilities,
@@ -23,16 +22,6 @@ from tests.support.browser_page import (
 from tests.support.processes import ServiceProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def page_url(gateway_service):
-    return gateway_service.url + "/"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
 
 
 def test_unavailable_backend_falls_back_with_a_notice(

@@ -22,7 +22,6 @@ from tests.support.browser_page import (
     accessibility_violations,
     brush_over_the_ball,
     choose_gallery_photo,
-    launch_chromium,
     page_at,
     screenshot,
     sent_forms,
@@ -42,16 +41,6 @@ PROPOSAL_MASK = """() => {
 }"""
 CANVAS_PNG = "id => document.getElementById(id).toDataURL('image/png').split(',')[1]"
 EDITED = "(n) => document.querySelector('#modified-caption').textContent.startsWith(n + ' edit')"
-
-
-@pytest.fixture(scope="module")
-def page_url(gateway_service):
-    return gateway_service.url + "/"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
 
 
 def ball_disk() -> np.ndarray:

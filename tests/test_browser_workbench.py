@@ -25,7 +25,6 @@ from tests.support.browser_page import (
     box_in_viewport,
     brush_over_the_ball,
     choose_gallery_photo,
-    launch_chromium,
     page_at,
     screenshot,
     sent_forms,
@@ -56,16 +55,6 @@ MAP_WEIGHT = """([id, cx, cy, r]) => {
   }
   return {near, all};
 }"""
-
-
-@pytest.fixture(scope="module")
-def page_url(gateway_service):
-    return gateway_service.url + "/"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
 
 
 def phone_options() -> dict:

@@ -11,7 +11,6 @@ from tests.support.browser_page import (
     RECORD_FORMS,
     SOCCER_BALL,
     choose_gallery_photo,
-    launch_chromium,
     open_page,
     screenshot,
     sent_forms,
@@ -35,11 +34,6 @@ HUES = """id => {
   }
   return {orange, blue, other, opaque, pixels: c.width * c.height};
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
 
 
 @pytest.fixture
