@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import onnx
 import pytest
@@ -92,18 +93,24 @@ class RunLocal:
         return {backend["name"]: backend for backend in info["backends"]}
 
     def close(self) -> None:
+        """Ctrl-C, as a person stops it; killed if it does not stop in time."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self._log.close()
 
 
 def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its new parent (init) has not reaped yet."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return True
-    return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 @pytest.fixture
@@ -162,6 +169,16 @@ def test_everything_comes_up_and_ctrl_c_stops_it_all(start_run_local, tmp_path):
     assert run_local.proc.wait(60) == 0
     run_local.wait_for(r"all stopped", timeout=5)
     assert all(gone(pid) for pid in pids.values())
+
+
+def test_killing_run_local_itself_stops_every_service(run_local):
+    """SIGKILL gives run_local no chance to stop its children: the kernel tells
+    them (they run in their own session, out of reach of Ctrl-C)."""
+    run_local.wait_for(r"ready: open")
+    pids = run_local.child_pids()
+    run_local.proc.kill()
+    run_local.proc.wait()
+    wait_until(lambda: all(gone(pid) for pid in pids.values()), what="the services to stop")
 
 
 def test_a_killed_service_is_restarted_and_used_again(run_local, photo_bytes, stroke_png):

@@ -22,6 +22,7 @@ JSON logs go to this terminal.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -88,6 +89,38 @@ class RestartPolicy:
         return delay
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _libc_prctl():
+    """glibc's prctl, looked up before any fork (None elsewhere than Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _libc_prctl()
+
+
+def _stop_with(parent: int):
+    """For Popen's preexec_fn: the child gets SIGTERM when run_local dies, however
+    it dies. The children run in their own session (Ctrl-C must not reach them
+    directly), so without this a run_local killed with SIGKILL, or by the OOM
+    killer, would leave every service running and holding its port for the next
+    `make run`."""
+
+    def preexec() -> None:
+        if _PRCTL is not None:
+            _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # run_local died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 class Child:
     """A service's process over its lifetime: started, restarted, stopped."""
 
@@ -108,6 +141,7 @@ class Child:
             # Own process group: Ctrl-C reaches run_local only, which then stops
             # the children in order instead of all at once.
             start_new_session=True,
+            preexec_fn=_stop_with(os.getpid()),
         )
         self.started_at = time.monotonic()
         self.restart_at = None
