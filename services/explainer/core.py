@@ -27,8 +27,8 @@ from services.explainer.grid import Layout, Rect, Span
 # al. 2017 and Kang et al. 2019): N is the size of the model's training set
 # (ImageNet-1k, 1,281,167 images; kept for a model of your own, whose training
 # set we cannot know) and K its number of classes (the model's own: 1000 for
-# the built-in models, 5 for a 5-class model, for which 1000 would pull every
-# probability far towards 0). A probability of
+# the built-in models, 5 for a 5-class model; with N this large the difference
+# is small, but the answer's `laplace` then states what was used). A probability of
 # 0 then becomes 1/(N+K) (about -20.3 bits of log-odds) and 1 becomes (N+1)/(N+K)
 # (about +10.3 bits), so every weight of evidence is finite.
 LAPLACE_N = 1_281_167
