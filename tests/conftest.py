@@ -4,6 +4,8 @@ on free loopback ports (one per test session unless a test needs its own)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,29 @@ def classifier_process(model_path: Path, **env: str) -> ServiceProcess:
         },
         health_service="ic.v1.Classifier",
     )
+
+
+@contextmanager
+def system_with_models(model_path: Path, extra_cards: list[Path], images_dir: Path) -> Iterator:
+    """A classifier serving the built-in cards and `extra_cards` (IC_EXTRA_MODELS),
+    an OpenCV inpainter, an explainer and a gateway, all of their own (so their
+    logs show what each request did): yields (gateway, classifier, inpainter)."""
+    from tests.explainer_fixtures import ExplainerProcess
+    from tests.gateway_fixtures import GatewayProcess
+
+    extra = ",".join(str(path) for path in extra_cards)
+    with (
+        classifier_process(model_path, IC_EXTRA_MODELS=extra) as classifier,
+        ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inpainter,
+        ExplainerProcess(classifier.address, [inpainter.address]) as explainer,
+        GatewayProcess(
+            classifier.address,
+            [inpainter.address],
+            IC_GALLERY_DIR=str(images_dir),
+            IC_EXPLAINER_ADDR=explainer.address,
+        ) as gateway,
+    ):
+        yield gateway, classifier, inpainter
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,7 @@ import json
 import onnx
 import pytest
 
-from tests.conftest import classifier_process
-from tests.explainer_fixtures import ExplainerProcess
-from tests.gateway_fixtures import GatewayProcess
+from tests.conftest import system_with_models
 from tests.support.browser_page import (
     BUSY_DONE,
     RECORD_FORMS,
@@ -30,7 +28,6 @@ from tests.support.browser_page import (
     wait_for_classified,
     wait_for_edits,
 )
-from tests.support.processes import ServiceProcess
 from tests.support.served_models import EFFICIENTNET, SQUEEZENET, mlp_head_classifier, write_card
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -71,18 +68,7 @@ def extra_cards(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gateway(model_path, extra_cards, images_dir):
     """Classifier (the built-in cards + the extra ones), inpainter, explainer and gateway."""
-    extra = ",".join(str(path) for path in extra_cards)
-    with (
-        classifier_process(model_path, IC_EXTRA_MODELS=extra) as classifier,
-        ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inpainter,
-        ExplainerProcess(classifier.address, [inpainter.address]) as explainer,
-        GatewayProcess(
-            classifier.address,
-            [inpainter.address],
-            IC_GALLERY_DIR=str(images_dir),
-            IC_EXPLAINER_ADDR=explainer.address,
-        ) as gateway,
-    ):
+    with system_with_models(model_path, extra_cards, images_dir) as (gateway, _, _):
         yield gateway
 
 

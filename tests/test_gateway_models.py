@@ -13,10 +13,8 @@ import onnx
 import pytest
 from PIL import Image
 
-from tests.conftest import GALLERY_TOP1, classifier_process
-from tests.explainer_fixtures import ExplainerProcess
-from tests.gateway_fixtures import GatewayProcess, png_bytes
-from tests.support.processes import ServiceProcess
+from tests.conftest import GALLERY_TOP1, system_with_models
+from tests.gateway_fixtures import png_bytes
 from tests.support.served_models import (
     BYO_LABELS,
     byo_classifier,
@@ -51,21 +49,9 @@ def extra_cards(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(model_path, extra_cards, images_dir):
-    """Classifier (the built-in cards + IC_EXTRA_MODELS), inpainter, explainer and gateway of our own,
-    so their logs show what each request did."""
-    extra = ",".join(str(path) for path in extra_cards)
-    with (
-        classifier_process(model_path, IC_EXTRA_MODELS=extra) as classifier,
-        ServiceProcess("services.inpainter", health_service="ic.v1.Inpainter") as inpainter,
-        ExplainerProcess(classifier.address, [inpainter.address]) as explainer,
-        GatewayProcess(
-            classifier.address,
-            [inpainter.address],
-            IC_GALLERY_DIR=str(images_dir),
-            IC_EXPLAINER_ADDR=explainer.address,
-        ) as gateway,
-    ):
-        yield gateway, classifier, inpainter
+    """Classifier (the built-in cards + IC_EXTRA_MODELS), inpainter, explainer and gateway."""
+    with system_with_models(model_path, extra_cards, images_dir) as system:
+        yield system
 
 
 @pytest.fixture(scope="module")
