@@ -28,20 +28,18 @@ from tests.support.browser_page import (
     wait_for_classified,
     wait_for_edits,
 )
-from tests.support.served_models import EFFICIENTNET, SQUEEZENET, mlp_head_classifier, write_card
+from tests.support.served_models import (
+    EFFICIENTNET,
+    MLP_HEAD_INPUT,
+    SQUEEZENET,
+    mlp_head_classifier,
+    write_card,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 VIEW = {"viewport": {"width": 1280, "height": 720}}
 BROKEN_REASON = "input.layout must be NCHW or NHWC (got 'NWHC')"
-MLP_INPUT = {
-    "size": [32, 32],
-    "layout": "NCHW",
-    "color": "RGB",
-    "scale": 1 / 255,
-    "mean": [0.5, 0.5, 0.5],
-    "std": [0.25, 0.25, 0.25],
-}
 # Opaque pixels of a canvas (a map drawn over an image).
 OPAQUE = """id => { const c = document.getElementById(id);
   return c.getContext('2d').getImageData(0, 0, c.width, c.height).data
@@ -60,7 +58,7 @@ def extra_cards(tmp_path_factory):
             directory / "mlp.json",
             title="No CAMs (test)",
             labels=["one", "two", "three"],
-            input=MLP_INPUT,
+            input=MLP_HEAD_INPUT,
         ),
     ]
 

@@ -17,6 +17,7 @@ from tests.conftest import GALLERY_TOP1, system_with_models
 from tests.gateway_fixtures import png_bytes
 from tests.support.served_models import (
     BYO_LABELS,
+    MLP_HEAD_INPUT,
     byo_classifier,
     byo_photo,
     mlp_head_classifier,
@@ -25,14 +26,6 @@ from tests.support.served_models import (
 
 SOCCER_BALL = 805
 RED_BOX = (120, 20, 168, 68)  # x0, y0, x1, y1 of the evidence in byo_photo()
-MLP_INPUT = {
-    "size": [32, 32],
-    "layout": "NCHW",
-    "color": "RGB",
-    "scale": 1 / 255,
-    "mean": [0.5, 0.5, 0.5],
-    "std": [0.25, 0.25, 0.25],
-}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +36,7 @@ def extra_cards(tmp_path_factory):
     onnx.save(mlp_head_classifier(), str(directory / "mlp.onnx"))
     return [
         write_card(directory / "byo.json", title="Colour squares (test)"),
-        write_card(directory / "mlp.json", labels=["one", "two", "three"], input=MLP_INPUT),
+        write_card(directory / "mlp.json", labels=["one", "two", "three"], input=MLP_HEAD_INPUT),
     ]
 
 

@@ -157,6 +157,17 @@ def byo_classifier(
     return model
 
 
+# The card's `input` for mlp_head_classifier(): 32x32, RGB, scaled to 0..1 and centred.
+MLP_HEAD_INPUT = {
+    "size": [32, 32],
+    "layout": "NCHW",
+    "color": "RGB",
+    "scale": 1 / 255,
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.25, 0.25, 0.25],
+}
+
+
 def mlp_head_classifier() -> onnx.ModelProto:
     """NCHW [N, 3, 32, 32] -> Conv -> ReLU -> GAP -> Gemm -> ReLU -> Gemm -> [N, 3]:
     the scores are not a linear map of the pooled features, so no CAM."""
